@@ -1,0 +1,237 @@
+"""Filter: data (column, op, value) -> SQL WHERE + params + an English description.
+
+One Filter drives the table, facets, plots, export and the CLI (``--where "n_turns > 1"``).
+Column names are resolved against a whitelist (core columns) or become a JSON-pointer *parameter*
+into the ``extra`` column, so no user text is ever spliced into SQL.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+
+from core.rows import COLUMN_KINDS
+
+OPS = ("=", "!=", "in", "contains", "regex", "<", "<=", ">", ">=", "between", "is null", "not null")
+OP_WORDS = {"=": "is", "!=": "is not", "in": "is one of", "contains": "contains", "regex": "matches",
+            "<": "<", "<=": "≤", ">": ">", ">=": "≥", "between": "is between", "is null": "is empty",
+            "not null": "is not empty"}
+NUMERIC_OPS = ("<", "<=", ">", ">=", "between")
+_PARSE = re.compile(
+    r"^\s*(?P<col>\"[^\"]+\"|[^\s=!<>]+)\s*"
+    r"(?P<op>is\s+not\s+null|not\s+null|is\s+null|between|contains|regex|not\s+in|in|!=|<>|<=|>=|=|<|>)"
+    r"(?:\s+|(?<=[=<>])\s*|$)(?P<val>.*?)\s*$", re.IGNORECASE | re.DOTALL)
+
+
+class FilterError(ValueError):
+    """A user mistake in a filter: the message is shown as is."""
+
+
+@dataclass(frozen=True)
+class Cond:
+    column: str
+    op: str
+    value: object = None
+
+    def to_dict(self) -> dict:
+        return {"column": self.column, "op": self.op, "value": self.value}
+
+
+@dataclass(frozen=True)
+class Filter:
+    conds: tuple = ()
+    search: str = ""
+    ids: tuple | None = None  # an explicit set of row ids (e.g. a map region); None = no restriction
+
+    def and_(self, *conds: Cond) -> "Filter":
+        return replace(self, conds=self.conds + tuple(conds))
+
+    def without(self, index: int) -> "Filter":
+        return replace(self, conds=self.conds[:index] + self.conds[index + 1:])
+
+    def with_search(self, text: str) -> "Filter":
+        return replace(self, search=text or "")
+
+    def to_dict(self) -> dict:
+        return {"conds": [c.to_dict() for c in self.conds], "search": self.search,
+                "ids": list(self.ids) if self.ids is not None else None}
+
+    @staticmethod
+    def from_dict(d: dict) -> "Filter":
+        conds = tuple(Cond(c["column"], c["op"], c.get("value")) for c in d.get("conds", []))
+        ids = d.get("ids")
+        return Filter(conds, d.get("search") or "", tuple(ids) if ids is not None else None)
+
+    def describe(self) -> str:
+        parts = [describe_cond(c) for c in self.conds]
+        if self.search:
+            parts.append(f'text contains "{self.search}"')
+        if self.ids is not None:
+            parts.append(f"row is one of {len(self.ids):,} selected rows")
+        return " and ".join(parts) if parts else "all rows"
+
+    def to_sql(self, extra_kinds: dict | None = None) -> tuple[str, list]:
+        """WHERE clause body ('TRUE' when empty) and its parameters."""
+        clauses, params = [], []
+        for c in self.conds:
+            s, p = cond_sql(c, extra_kinds or {})
+            clauses.append(s)
+            params.extend(p)
+        if self.search:
+            clauses.append("(contains(lower(instruction), ?) OR contains(lower(response), ?))")
+            params.extend([self.search.lower()] * 2)
+        if self.ids is not None:
+            clauses.append("list_contains(?::BIGINT[], id)")
+            params.append([int(i) for i in self.ids])
+        return (" AND ".join(clauses) if clauses else "TRUE"), params
+
+
+def _fmt(v) -> str:
+    if isinstance(v, (list, tuple)):
+        return ", ".join(_fmt(x) for x in v)
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(v)
+
+
+def describe_cond(c: Cond) -> str:
+    w = OP_WORDS.get(c.op, c.op)
+    if c.op in ("is null", "not null"):
+        return f"{c.column} {w}"
+    if c.op == "between":
+        lo, hi = c.value
+        return f"{c.column} is between {_fmt(lo)} and {_fmt(hi)}"
+    if c.op in ("contains", "regex"):
+        return f'{c.column} {w} "{c.value}"'
+    return f"{c.column} {w} {_fmt(c.value)}"
+
+
+def column_kind(name: str, extra_kinds: dict) -> tuple[str, bool]:
+    """(kind, is_extra) for a user-given column name; raises FilterError for unknown names."""
+    if name.startswith("extra."):
+        key = name[len("extra."):]
+        return extra_kinds.get(key, "text"), True
+    if name in COLUMN_KINDS:
+        return COLUMN_KINDS[name], False
+    if name in extra_kinds:
+        return extra_kinds[name], True
+    known = ", ".join(list(COLUMN_KINDS) + sorted(extra_kinds)[:20])
+    raise FilterError(f"unknown column {name!r}; columns are: {known}")
+
+
+def json_pointer(key: str) -> str:
+    return "/" + key.replace("~", "~0").replace("/", "~1")
+
+
+def _coerce(v, kind: str, column: str):
+    if v is None:
+        raise FilterError(f"{column}: a value is required")
+    if kind in ("int", "float"):
+        if isinstance(v, bool):
+            raise FilterError(f"{column} expects a number, got {v!r}")
+        if isinstance(v, (int, float)):
+            return v
+        try:
+            f = float(str(v).replace(",", "").strip())
+        except ValueError:
+            raise FilterError(f"{column} expects a number, got {v!r}") from None
+        if f != f or f in (float("inf"), float("-inf")):
+            raise FilterError(f"{column} expects a finite number, got {v!r}")
+        return int(f) if f.is_integer() and kind == "int" else f
+    if kind == "bool":
+        if isinstance(v, bool):
+            return v
+        s = str(v).strip().lower()
+        if s in ("true", "yes", "1", "t", "y"):
+            return True
+        if s in ("false", "no", "0", "f", "n"):
+            return False
+        raise FilterError(f"{column} expects true or false, got {v!r}")
+    return str(v)
+
+
+def cond_sql(c: Cond, extra_kinds: dict) -> tuple[str, list]:
+    if c.op not in OPS:
+        raise FilterError(f"unknown operator {c.op!r}; use one of: {', '.join(OPS)}")
+    kind, is_extra = column_kind(c.column, extra_kinds)
+    params: list = []
+    if is_extra:
+        key = c.column[len("extra."):] if c.column.startswith("extra.") else c.column
+        params.append(json_pointer(key))
+        text_expr = "json_extract_string(extra, ?)"
+        if kind in ("int", "float") or (c.op in NUMERIC_OPS and kind != "text"):
+            expr = f"TRY_CAST({text_expr} AS DOUBLE)"
+        elif kind == "bool":
+            expr = f"TRY_CAST({text_expr} AS BOOLEAN)"
+        else:
+            expr = text_expr
+        if c.op in NUMERIC_OPS and kind == "text":
+            kind = "float"
+            expr = f"TRY_CAST({text_expr} AS DOUBLE)"
+    else:
+        expr = f'"{c.column}"'  # whitelisted name
+        if c.op in NUMERIC_OPS and kind == "text":
+            raise FilterError(f"{c.column} is text: use =, !=, in, contains or regex")
+    if c.op == "is null":
+        return (f"({expr} IS NULL OR {expr} = '')" if kind == "text" else f"{expr} IS NULL",
+                params * (2 if kind == "text" else 1))
+    if c.op == "not null":
+        return (f"({expr} IS NOT NULL AND {expr} <> '')" if kind == "text" else f"{expr} IS NOT NULL",
+                params * (2 if kind == "text" else 1))
+    if c.op == "in":
+        vals = c.value if isinstance(c.value, (list, tuple)) else [x.strip() for x in str(c.value).split(",")]
+        vals = [_coerce(v, kind, c.column) for v in vals if v != ""]
+        if not vals:
+            raise FilterError(f"{c.column} in: give at least one value")
+        typ = {"int": "DOUBLE", "float": "DOUBLE", "bool": "BOOLEAN"}.get(kind, "VARCHAR")
+        return f"list_contains(?::{typ}[], {expr})", params + [vals]
+    if c.op == "between":
+        v = c.value
+        if isinstance(v, str):
+            v = re.split(r"\s+and\s+|\s*,\s*", v.strip(), flags=re.IGNORECASE)
+        if not isinstance(v, (list, tuple)) or len(v) != 2:
+            raise FilterError(f"{c.column} between: give two values, e.g. 'between 10 and 100'")
+        lo, hi = (_coerce(x, kind if kind != "text" else "float", c.column) for x in v)
+        return f"{expr} BETWEEN ? AND ?", params + [lo, hi]
+    if c.op == "contains":
+        return f"contains(lower(CAST({expr} AS VARCHAR)), ?)", params + [str(_coerce(c.value, 'text', c.column)).lower()]
+    if c.op == "regex":
+        return f"regexp_matches(CAST({expr} AS VARCHAR), ?)", params + [str(_coerce(c.value, 'text', c.column))]
+    val = _coerce(c.value, kind, c.column)
+    op = "IS DISTINCT FROM" if c.op == "!=" else c.op
+    return f"{expr} {op} ?", params + [val]
+
+
+def parse_where(text: str) -> Cond:
+    """Parse the CLI form ``COLUMN OP VALUE`` (e.g. ``n_turns > 1``, ``language in en,zh``)."""
+    m = _PARSE.match(text or "")
+    if not m:
+        raise FilterError(f"cannot read filter {text!r}; write it as COLUMN OP VALUE, e.g. \"n_turns > 1\" "
+                          f"(operators: {', '.join(OPS)})")
+    col = m.group("col").strip('"')
+    op = re.sub(r"\s+", " ", m.group("op").lower())
+    op = {"<>": "!=", "is not null": "not null"}.get(op, op)
+    val = m.group("val")
+    if op == "not in":
+        raise FilterError("'not in' is not supported; use several '!=' conditions")
+    if op in ("is null", "not null"):
+        if val:
+            raise FilterError(f"{op} takes no value")
+        return Cond(col, op)
+    if val == "":
+        raise FilterError(f"filter {text!r} has no value")
+    if len(val) >= 2 and val[0] == val[-1] and val[0] in "\"'":
+        val = val[1:-1]
+    if op == "in":
+        return Cond(col, op, [v.strip() for v in val.split(",")])
+    if op == "between":
+        parts = re.split(r"\s+and\s+|\s*,\s*", val, flags=re.IGNORECASE)
+        if len(parts) != 2:
+            raise FilterError(f"between needs two values: {text!r}")
+        return Cond(col, op, parts)
+    return Cond(col, op, val)
+
+
+@dataclass
+class FilterState:
+    """Mutable holder used by UIs."""
+    filter: Filter = field(default_factory=Filter)

@@ -1,0 +1,259 @@
+"""Import files into a Store: read -> detect -> normalise -> derive -> write, one transaction per file."""
+from __future__ import annotations
+
+import hashlib
+import itertools
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+import pyarrow as pa
+
+from core import oasst
+from core.formats import FORMATS, RowError, detect, normalise
+from core.readers import list_files, read_file
+from core.rows import ROW_COLUMNS, conv_row, conversation_text, derive_batch, workers
+from core.store import Store, StoreError, safe_name
+
+BATCH = 20_000
+SNIFF = 200
+_SCHEMA = None
+
+
+@dataclass
+class ImportResult:
+    dataset: str
+    format: str
+    rows: int = 0
+    quarantined: int = 0
+    duplicates: int = 0
+    errors: list = field(default_factory=list)
+    files: list = field(default_factory=list)
+    skipped_files: list = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_json(self, max_errors: int = 1000) -> dict:
+        d = asdict(self)
+        if len(self.errors) > max_errors:
+            d["errors"] = self.errors[:max_errors]
+            d["errors_truncated"] = len(self.errors) - max_errors
+        return d
+
+
+def _schema() -> pa.Schema:
+    global _SCHEMA
+    if _SCHEMA is None:
+        turn = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
+        types = {"BIGINT": pa.int64(), "INTEGER": pa.int32(), "VARCHAR": pa.string(), "BOOLEAN": pa.bool_()}
+        _SCHEMA = pa.schema([(k, turn if "STRUCT" in v else types[v]) for k, v in ROW_COLUMNS.items()])
+    return _SCHEMA
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _kind(v) -> str:
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, int):
+        return "int"
+    if isinstance(v, float):
+        return "float"
+    if isinstance(v, str):
+        return "text"
+    return "nested" if v is not None else ""
+
+
+def _merge_kind(kinds: dict, extra: dict):
+    for k, v in extra.items():
+        kd = _kind(v)
+        if not kd:
+            continue
+        old = kinds.get(k)
+        if old is None or old == kd:
+            kinds[k] = kd
+        elif {old, kd} <= {"int", "float"}:
+            kinds[k] = "float"
+        else:
+            kinds[k] = "text"
+
+
+class _Deriver:
+    """Token counts + language for batches of rows, in worker processes for large files."""
+
+    def __init__(self):
+        self.pool = None
+
+    def submit(self, items):
+        if self.pool is None and workers() > 1:
+            self.pool = ProcessPoolExecutor(workers(), mp_context=get_context("spawn"))
+        if self.pool is None:
+            return _Done(derive_batch(items))
+        size = max(500, len(items) // workers() + 1)
+        futs = [self.pool.submit(derive_batch, items[i:i + size]) for i in range(0, len(items), size)]
+        return _Joined(futs)
+
+    def close(self):
+        if self.pool:
+            self.pool.shutdown(cancel_futures=True)
+
+
+class _Done:
+    def __init__(self, v):
+        self.v = v
+
+    def result(self):
+        return self.v
+
+
+class _Joined:
+    def __init__(self, futs):
+        self.futs = futs
+
+    def result(self):
+        return [x for f in self.futs for x in f.result()]
+
+
+def _items_with_format(items, fmt: str):
+    """(format, item iterator): detect from the first records when fmt is 'auto'."""
+    if fmt != "auto":
+        return fmt, items
+    head = list(itertools.islice(items, SNIFF))
+    recs = [i.rec for i in head if i.error is None]
+    if not recs and head:
+        return None, iter(head)
+    return detect(recs), itertools.chain(head, items)
+
+
+def _convs(items, fmt: str):
+    """Yield (item, [Conv] | RowError)."""
+    if fmt == "oasst":
+        flat, other = [], []
+        for it in items:
+            if it.error is None and oasst.is_flat(it.rec):
+                flat.append(it)
+            else:
+                other.append(it)
+        for it in other:
+            yield it, (it.error if it.error else _safe_norm(it.rec, fmt))
+        by_raw = {}
+        for it in flat:
+            by_raw[it.line] = it
+        for line, raw, res in oasst.assemble_flat([(i.line, i.raw, i.rec) for i in flat]):
+            yield by_raw[line], (res if isinstance(res, RowError) else [res])
+        return
+    for it in items:
+        yield it, (it.error if it.error else _safe_norm(it.rec, fmt))
+
+
+def _safe_norm(rec, fmt):
+    try:
+        return normalise(rec, fmt)
+    except RowError as e:
+        return e
+    except RecursionError:
+        return RowError("(record)", "record is nested too deeply")
+
+
+def import_file(store: Store, path: Path, dataset: str, fmt: str, result: ImportResult, deriver: _Deriver,
+                progress=None, display: str | None = None):
+    t0 = time.time()
+    display = display or str(path)
+    sha = file_sha256(path)
+    if store.file_imported(dataset, sha):
+        result.skipped_files.append({"file": display, "reason": "already imported (same content)"})
+        return
+    items = read_file(path, display)
+    try:
+        ffmt, items = _items_with_format(items, fmt)
+    except ValueError as e:
+        result.errors.append({"file": display, "line": 1, "field": "(file)", "reason": str(e)})
+        return
+    if ffmt is None:  # every sniffed record was bad: quarantine them under the best guess
+        ffmt = "alpaca" if fmt == "auto" else fmt
+    result.files.append({"file": display, "format": ffmt})
+    with store.file_import(dataset) as w:
+        next_id = store.next_id()
+        quarantine, batch, kinds = [], [], {}
+        rows_done = 0
+
+        def flush():
+            nonlocal batch
+            if not batch:
+                return
+            derived = deriver.submit([(i, conversation_text(r["system"], r["turns"]),
+                                       (r["instruction"] + " " + r["response"])) for i, r in enumerate(batch)]).result()
+            for i, ntok, lang in derived:
+                batch[i]["n_tokens"] = ntok
+                batch[i]["language"] = lang
+            w.add_rows(pa.Table.from_pylist(batch, schema=_schema()))
+            batch = []
+
+        for it, res in _convs(items, ffmt):
+            if isinstance(res, RowError):
+                quarantine.append((it.file, it.line, res.field, res.reason, it.raw))
+                result.errors.append({"file": it.file, "line": it.line, "field": res.field, "reason": res.reason})
+                continue
+            for conv in res:
+                r = conv_row(conv)
+                r.update(id=next_id, dataset=dataset, format=ffmt, file=it.file, line=it.line, raw=it.raw,
+                         is_duplicate=False, dup_count=1)
+                if conv.extra:
+                    _merge_kind(kinds, conv.extra)
+                next_id += 1
+                batch.append(r)
+                rows_done += 1
+            if len(batch) >= BATCH:
+                flush()
+                if progress:
+                    progress(display, rows_done)
+        flush()
+        w.add_quarantine(quarantine)
+        w.merge_kinds(kinds)
+        w.set_file(display, sha, path.stat().st_size, ffmt, time.time() - t0)
+        result.rows += w.rows
+        result.quarantined += w.quarantined
+        if progress:
+            progress(display, rows_done)
+
+
+def import_paths(store: Store, paths: list, name: str | None = None, fmt: str = "auto",
+                 progress=None) -> ImportResult:
+    """Import files/folders as one dataset. Raises StoreError/FileNotFoundError for unusable input."""
+    if fmt != "auto" and fmt not in FORMATS:
+        raise StoreError(f"unknown format {fmt!r}; choose auto or one of: {', '.join(FORMATS)}")
+    if not paths:
+        raise StoreError("give at least one file or folder to import")
+    files = []
+    for p in paths:
+        files.extend(list_files(p))
+    stem = Path(str(paths[0]).rstrip("/")).name
+    for suf in (".gz", ".jsonl", ".json", ".ndjson", ".parquet", ".csv"):
+        stem = stem[: -len(suf)] if stem.lower().endswith(suf) else stem
+    dataset = safe_name(name or stem)
+    t0 = time.time()
+    result = ImportResult(dataset=dataset, format=fmt)
+    deriver = _Deriver() if sum(f.stat().st_size for f in files) > 8_000_000 else _InlineDeriver()
+    try:
+        for f in files:
+            import_file(store, f, dataset, fmt, result, deriver, progress)
+    finally:
+        deriver.close()
+    store.mark_duplicates()
+    fmts = [x["format"] for x in result.files]
+    result.format = max(set(fmts), key=fmts.count) if fmts else fmt
+    result.duplicates = int(store.stats(None, dataset=dataset)["duplicates"] or 0)
+    result.seconds = round(time.time() - t0, 3)
+    return result
+
+
+class _InlineDeriver(_Deriver):
+    def submit(self, items):
+        return _Done(derive_batch(items))

