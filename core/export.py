@@ -58,8 +58,9 @@ def _turns(r) -> list:
 
 def _pairs(turns: list) -> tuple[list, str, str]:
     """Alternating user/assistant turns -> (history pairs, last user, last assistant)."""
-    if any(role not in ("user", "assistant") for role, _ in turns):
-        raise NotRepresentable("has tool turns, which Alpaca cannot hold")
+    other = sorted({role for role, _ in turns} - {"user", "assistant"})
+    if other:
+        raise NotRepresentable(f"has {'/'.join(other)} turns, which Alpaca cannot hold")
     history, i = [], 0
     while i < len(turns):
         if turns[i][0] != "user":
@@ -75,12 +76,26 @@ def _pairs(turns: list) -> tuple[list, str, str]:
     raise NotRepresentable("conversation has no user turn")
 
 
+REPLY_ROLES = ("assistant", "function_call")
+
+
+def _check_pair(turns: list, rejected: list):
+    """A row keeps prompt + chosen as one turn list, so the chosen reply is taken to be the last turn.
+    Preference formats hold one chosen and one rejected message: refuse pairs where that is not what
+    the row holds (rather than silently moving a reply into the prompt)."""
+    if len(rejected) != 1:
+        raise NotRepresentable("preference pair whose rejected reply has several turns")
+    if len(turns) < 2 or turns[-1][0] not in REPLY_ROLES or turns[-2][0] in REPLY_ROLES:
+        raise NotRepresentable("preference pair whose chosen reply is not one reply turn after the prompt")
+
+
 def to_alpaca(r: dict) -> dict:
     turns = _turns(r)
     rej = [(t["role"], t["content"]) for t in r["rejected"]] if r.get("rejected") else None
     if rej is not None:
-        if len(rej) != 1 or not turns or turns[-1][0] != "assistant":
-            raise NotRepresentable("preference pair with multi-turn replies")
+        _check_pair(turns, rej)
+        if turns[-1][0] != "assistant" or rej[0][0] != "assistant":
+            raise NotRepresentable("preference pair whose replies are function calls, which Alpaca cannot hold")
         history, u, _ = _pairs(turns[:-1])
         out = {"instruction": u, "input": "", "chosen": turns[-1][1], "rejected": rej[0][1]}
     else:
@@ -102,10 +117,9 @@ def to_sharegpt(r: dict) -> dict:
     conv = [{"from": SHAREGPT_ROLE[role], "value": c} for role, c in _turns(r)]
     out: dict = {}
     if r.get("rejected"):
+        _check_pair(_turns(r), r["rejected"])
         rej = [{"from": SHAREGPT_ROLE[t["role"]], "value": t["content"]} for t in r["rejected"]]
-        n = len(conv) - 1
-        out["conversations"], chosen = conv[:n], conv[n:]
-        out["chosen"], out["rejected"] = chosen[0], rej[0] if len(rej) == 1 else rej
+        out["conversations"], out["chosen"], out["rejected"] = conv[:-1], conv[-1], rej[0]
     else:
         out["conversations"] = conv
     if r.get("system"):
@@ -139,9 +153,9 @@ def to_messages(r: dict) -> dict:
     msgs += [_message(role, c) for role, c in _turns(r)]
     out: dict = {}
     if r.get("rejected"):
-        rej = [_message(t["role"], t["content"]) for t in r["rejected"]]
+        _check_pair(_turns(r), r["rejected"])
         out["messages"], out["chosen"] = msgs[:-1], msgs[-1]
-        out["rejected"] = rej[0] if len(rej) == 1 else rej
+        out["rejected"] = _message(r["rejected"][0]["role"], r["rejected"][0]["content"])
     else:
         out["messages"] = msgs
     tools = _extra(r).get("tools")
@@ -162,10 +176,18 @@ CONVERT = {"alpaca": to_alpaca, "sharegpt": to_sharegpt, "messages": to_messages
 # ------------------------------------------------------------------ writing
 
 def _records(store: Store, flt: Filter, as_: str, dataset: str | None, skipped: list, prov: list):
-    cols = ["id", "dataset", "file", "line", "hash", "system", "turns", "rejected", "extra", "raw"]
+    cols = ["id", "dataset", "format", "file", "line", "hash", "system", "turns", "rejected", "extra", "raw"]
+    written: dict = {}  # OASST: (dataset, file, line) of a tree record already written -> row id
     for batch in store.iter_rows(flt, dataset, batch=5000, columns=cols):
         for r in batch:
             if as_ == "original":
+                if r["format"] == "oasst":  # one tree record yields one row per path: write the record once
+                    key = (r["dataset"], r["file"], r["line"])
+                    if key in written:
+                        skipped.append({"id": r["id"], "reason": f"same source record as row {written[key]} "
+                                                                 f"(an OASST tree holds several paths)"})
+                        continue
+                    written[key] = r["id"]
                 rec = one_line(r["raw"])
             else:
                 try:
@@ -231,8 +253,8 @@ def export_rows(store: Store, flt: Filter, out: str, as_: str = "original", data
 
 def _write_manifest(mpath: Path, manifest: dict, prov: list):
     """Stream the manifest so per-row provenance of a million rows does not build one huge string."""
-    tmp = mpath.with_name("." + mpath.name + ".tmp")
-    with open(tmp, "wb") as f:
+    fd, tmp = tempfile.mkstemp(dir=mpath.parent, prefix=".tmp-", suffix=".manifest.json")
+    with os.fdopen(fd, "wb") as f:
         head = orjson.dumps(manifest, option=orjson.OPT_INDENT_2)
         f.write(head[:-2] + b',\n  "provenance": [\n')
         for i, (rid, ds, file, line, hsh) in enumerate(prov):
@@ -243,46 +265,68 @@ def _write_manifest(mpath: Path, manifest: dict, prov: list):
 
 
 def _write_parquet(tmp: str, recs, as_: str) -> int:
+    """Spool the records, infer one schema over all of them (so a key or type that first appears late is
+    neither dropped nor fatal), then write. A column whose values cannot share one Arrow type (an object in
+    some rows, a list in others) is written as JSON text."""
     import pyarrow as pa
     import pyarrow.parquet as pq
-    writer, n, buf = None, 0, []
 
-    def flush():
-        nonlocal writer
-        if not buf:
-            return
-        if as_ == "original":
-            parsed = [orjson.loads(x) for x in buf]
-            try:
-                table = pa.Table.from_pylist(parsed)
-                if writer is not None and table.schema != writer.schema:
-                    table = table.cast(writer.schema)
-            except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError):
-                table = pa.table({"record": buf}) if writer is None or writer.schema.names == ["record"] \
-                    else None
-                if table is None:
-                    raise StoreError("records change shape across the export; use .jsonl for this original export")
-        else:
-            table = pa.Table.from_pylist(buf)
-            if writer is not None and table.schema != writer.schema:
-                table = pa.Table.from_pylist(buf, schema=writer.schema)
-        if writer is None:
-            writer = pq.ParquetWriter(tmp, table.schema)
-        writer.write_table(table)
-        buf.clear()
+    def chunks(spool):
+        spool.seek(0)
+        buf = []
+        for line in spool:
+            buf.append(orjson.loads(line))
+            if len(buf) >= 5000:
+                yield buf
+                buf = []
+        if buf:
+            yield buf
 
-    for rec in recs:
-        buf.append(rec)
-        n += 1
-        if len(buf) >= 5000:
-            flush()
-    flush()
-    if writer is None:
-        import pyarrow as pa
-        pq.write_table(pa.table({"record": pa.array([], pa.string())}), tmp)
-    else:
-        writer.close()
+    n, keys, types, text_cols = 0, {}, {}, set()
+    with tempfile.TemporaryFile() as spool:
+        for rec in recs:
+            d = orjson.loads(rec) if isinstance(rec, str) else rec
+            if not isinstance(d, dict):
+                d = {"record": rec if isinstance(rec, str) else orjson.dumps(d).decode()}
+            spool.write(orjson.dumps(d) + b"\n")
+            n += 1
+        for chunk in chunks(spool):
+            for d in chunk:
+                for k in d:
+                    keys.setdefault(k, None)
+            for k in keys:
+                if k in text_cols:
+                    continue
+                try:
+                    t = pa.array([d.get(k) for d in chunk]).type
+                    if k in types:
+                        t = pa.unify_schemas([pa.schema([(k, types[k])]), pa.schema([(k, t)])],
+                                             promote_options="permissive").field(k).type
+                    types[k] = t
+                except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError):
+                    text_cols.add(k)
+        text_cols |= {k for k, t in types.items() if _empty_struct(t)}  # Parquet cannot store struct<>
+        if not keys:
+            pq.write_table(pa.table({"record": pa.array([], pa.string())}), tmp)
+            return n
+        schema = pa.schema([(k, pa.string() if k in text_cols else types[k]) for k in keys])
+        with pq.ParquetWriter(tmp, schema) as writer:
+            for chunk in chunks(spool):
+                rows = [{k: (v if k not in text_cols or v is None or isinstance(v, str) else
+                             orjson.dumps(v).decode()) for k, v in d.items()} for d in chunk]
+                writer.write_table(pa.Table.from_pylist(rows, schema=schema))
     return n
+
+
+def _empty_struct(t) -> bool:
+    import pyarrow as pa
+    if pa.types.is_struct(t):
+        return t.num_fields == 0 or any(_empty_struct(t.field(i).type) for i in range(t.num_fields))
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        return _empty_struct(t.value_type)
+    if pa.types.is_map(t):
+        return _empty_struct(t.item_type)
+    return False
 
 
 def _write_csv(tmp: str, recs, as_: str) -> int:

@@ -18,7 +18,7 @@ OP_WORDS = {"=": "is", "!=": "is not", "in": "is one of", "contains": "contains"
 NUMERIC_OPS = ("<", "<=", ">", ">=", "between")
 _PARSE = re.compile(
     r"^\s*(?P<col>\"[^\"]+\"|[^\s=!<>]+)\s*"
-    r"(?P<op>is\s+not\s+null|not\s+null|is\s+null|between|contains|regex|not\s+in|in|!=|<>|<=|>=|=|<|>)"
+    r"(?P<op>is\s+not\s+null|not\s+null|is\s+null|between|contains|regex|not\s+in|in|!=|<>|<=|>=|==|=|<|>)"
     r"(?:\s+|(?<=[=<>])\s*|$)(?P<val>.*?)\s*$", re.IGNORECASE | re.DOTALL)
 
 
@@ -106,10 +106,12 @@ def describe_cond(c: Cond) -> str:
 
 
 def column_kind(name: str, extra_kinds: dict) -> tuple[str, bool]:
-    """(kind, is_extra) for a user-given column name; raises FilterError for unknown names."""
-    if name.startswith("extra."):
-        key = name[len("extra."):]
-        return extra_kinds.get(key, "text"), True
+    """(kind, is_extra) for a user-given column name; raises FilterError for unknown names.
+    Only known names pass: core columns, and keys of the datasets' extra fields (bare or as ``extra.KEY``)."""
+    if not isinstance(name, str):
+        raise FilterError(f"a column name must be text, got {name!r}")
+    if name.startswith("extra.") and name[len("extra."):] in extra_kinds:
+        return extra_kinds[name[len("extra."):]], True
     if name in COLUMN_KINDS:
         return COLUMN_KINDS[name], False
     if name in extra_kinds:
@@ -128,15 +130,16 @@ def _coerce(v, kind: str, column: str):
     if kind in ("int", "float"):
         if isinstance(v, bool):
             raise FilterError(f"{column} expects a number, got {v!r}")
-        if isinstance(v, (int, float)):
+        if isinstance(v, int) and -(1 << 63) <= v < (1 << 63):
             return v
         try:
-            f = float(str(v).replace(",", "").strip())
-        except ValueError:
+            f = float(v) if isinstance(v, (int, float)) else float(str(v).replace(",", "").strip())
+        except (ValueError, OverflowError):
             raise FilterError(f"{column} expects a number, got {v!r}") from None
         if f != f or f in (float("inf"), float("-inf")):
             raise FilterError(f"{column} expects a finite number, got {v!r}")
-        return int(f) if f.is_integer() and kind == "int" else f
+        # whole numbers stay ints only within 64 bits (the engine cannot take larger integers)
+        return int(f) if f.is_integer() and kind == "int" and abs(f) < 2 ** 63 else f
     if kind == "bool":
         if isinstance(v, bool):
             return v
@@ -158,15 +161,15 @@ def cond_sql(c: Cond, extra_kinds: dict) -> tuple[str, list]:
         key = c.column[len("extra."):] if c.column.startswith("extra.") else c.column
         params.append(json_pointer(key))
         text_expr = "json_extract_string(extra, ?)"
-        if kind in ("int", "float") or (c.op in NUMERIC_OPS and kind != "text"):
-            expr = f"TRY_CAST({text_expr} AS DOUBLE)"
-        elif kind == "bool":
+        if kind == "bool":
             expr = f"TRY_CAST({text_expr} AS BOOLEAN)"
-        else:
-            expr = text_expr
-        if c.op in NUMERIC_OPS and kind == "text":
+        elif kind in ("int", "float"):
+            expr = f"TRY_CAST({text_expr} AS DOUBLE)"
+        elif c.op in NUMERIC_OPS:  # text (or nested) values compared as numbers where they are numbers
             kind = "float"
             expr = f"TRY_CAST({text_expr} AS DOUBLE)"
+        else:
+            expr = text_expr
     else:
         expr = f'"{c.column}"'  # whitelisted name
         if c.op in NUMERIC_OPS and kind == "text":
@@ -183,7 +186,7 @@ def cond_sql(c: Cond, extra_kinds: dict) -> tuple[str, list]:
         if not vals:
             raise FilterError(f"{c.column} in: give at least one value")
         typ = {"int": "DOUBLE", "float": "DOUBLE", "bool": "BOOLEAN"}.get(kind, "VARCHAR")
-        return f"list_contains(?::{typ}[], {expr})", params + [vals]
+        return f"list_contains(?::{typ}[], {expr})", [vals] + params  # the list comes first in the SQL
     if c.op == "between":
         v = c.value
         if isinstance(v, str):
@@ -209,7 +212,7 @@ def parse_where(text: str) -> Cond:
                           f"(operators: {', '.join(OPS)})")
     col = m.group("col").strip('"')
     op = re.sub(r"\s+", " ", m.group("op").lower())
-    op = {"<>": "!=", "is not null": "not null"}.get(op, op)
+    op = {"<>": "!=", "==": "=", "is not null": "not null"}.get(op, op)
     val = m.group("val")
     if op == "not in":
         raise FilterError("'not in' is not supported; use several '!=' conditions")

@@ -83,8 +83,19 @@ def _role(raw, path: str) -> str:
     return role
 
 
+def _parsed_args(call):
+    """A call object with JSON-text ``arguments`` parsed, as OpenAI ``tool_calls`` carry them."""
+    if isinstance(call, dict) and isinstance(call.get("arguments"), str):
+        try:
+            return {**call, "arguments": json.loads(call["arguments"])}
+        except ValueError:
+            pass
+    return call
+
+
 def canonical_call(value) -> str:
-    """Canonical text of a tool/function call, so every format maps to the same content."""
+    """Canonical text of a tool/function call, so every format maps to the same content
+    (arguments given as JSON text are parsed, whichever format the call came from)."""
     if isinstance(value, str):
         try:
             value = json.loads(value)
@@ -92,6 +103,7 @@ def canonical_call(value) -> str:
             return value
     if isinstance(value, list) and len(value) == 1:
         value = value[0]
+    value = [_parsed_args(c) for c in value] if isinstance(value, list) else _parsed_args(value)
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -129,20 +141,20 @@ def _turn_list(msgs, path: str, role_keys=("from", "role"), text_keys=("value", 
             raise RowError(p, f"turn must be an object, got {_tname(m)}")
         rk = next((k for k in role_keys if k in m), None)
         role = _role(m.get(rk) if rk else None, f"{p}.{rk or role_keys[0]}")
+        call = None
         if m.get("tool_calls"):
-            calls = [c.get("function", c) if isinstance(c, dict) else c for c in m["tool_calls"]]
-            norm = []
-            for c in calls:
-                if isinstance(c, dict) and isinstance(c.get("arguments"), str):
-                    try:
-                        c = {**c, "arguments": json.loads(c["arguments"])}
-                    except ValueError:
-                        pass
-                norm.append(c)
-            turns.append(("function_call", canonical_call(norm)))
-            continue
-        if m.get("function_call") and role == "assistant":
-            turns.append(("function_call", canonical_call(m["function_call"])))
+            if not isinstance(m["tool_calls"], list):
+                raise RowError(f"{p}.tool_calls", f"expected a list, got {_tname(m['tool_calls'])}")
+            call = canonical_call([c.get("function", c) if isinstance(c, dict) else c for c in m["tool_calls"]])
+        elif m.get("function_call") and role == "assistant":
+            call = canonical_call(m["function_call"])
+        if call is not None:
+            # text said alongside the call ("Let me look that up.") is a turn of its own, not dropped
+            tk = next((k for k in text_keys if isinstance(m.get(k), (str, list)) and m.get(k)), None)
+            said = _content(m[tk], f"{p}.{tk}") if tk else ""
+            if said.strip():
+                turns.append(("assistant", said))
+            turns.append(("function_call", call))
             continue
         tk = next((k for k in text_keys if k in m), None)
         if tk is None or m[tk] is None:
@@ -305,7 +317,9 @@ def _hh(text: str, path: str) -> list:
     if len(parts) < 3:
         raise RowError(path, "no '\\n\\nHuman:' / '\\n\\nAssistant:' turns found")
     turns = []
-    for role, content in zip(parts[1::2], parts[2::2]):
+    for i, (role, content) in enumerate(zip(parts[1::2], parts[2::2])):
+        if not content.strip():  # e.g. a transcript ending in "\n\nAssistant: " with no reply
+            raise RowError(f"{path}[{i}]", f"turn content is empty ({role} turn {i + 1} of the transcript)")
         turns.append(("user" if role == "Human" else "assistant", content))
     return turns
 
@@ -329,7 +343,7 @@ def _split_common(a: list, b: list) -> tuple[list, list, list]:
 
 def norm_preference(rec: dict) -> list[Conv]:
     system = ""
-    if "chosen_messages" in rec or "rejected_messages" in rec:
+    if rec.get("chosen_messages") is not None or rec.get("rejected_messages") is not None:
         s1, c = _turn_list(rec.get("chosen_messages"), "chosen_messages", ("role", "from"), ("content", "value"))
         _, r = _turn_list(rec.get("rejected_messages"), "rejected_messages", ("role", "from"), ("content", "value"))
         prompt, chosen, rejected = _split_common(c, r)
@@ -343,17 +357,17 @@ def norm_preference(rec: dict) -> list[Conv]:
         system, used = conv.system, {"instruction", "input", "output", "system", "history"}
     else:
         for k in ("chosen", "rejected"):
-            if k not in rec:
+            if rec.get(k) is None:
                 raise RowError(k, "required field is missing")
         used = {"chosen", "rejected", "system"}
         system = _text(rec, "system", required=False)
-        pkey = next((k for k in ("prompt", "conversations", "messages", "instruction", "question") if k in rec), None)
+        pkey = next((k for k in ("prompt", "conversations", "messages", "instruction", "question")
+                     if rec.get(k) is not None), None)
         if pkey is None and isinstance(rec["chosen"], str) and isinstance(rec["rejected"], str):
             c, r = _hh(rec["chosen"], "chosen"), _hh(rec["rejected"], "rejected")  # HH-RLHF transcripts
             prompt, chosen, rejected = _split_common(c, r)
-            if not prompt:  # differing from the first turn: keep the first human turn as prompt
-                prompt, chosen = c[:1], c[1:]
-                rejected = r[1:]
+            if not prompt:  # no shared first turn: not a pair of replies to one prompt
+                raise RowError("rejected", "chosen and rejected transcripts start with different turns")
         else:
             if pkey is None:
                 raise RowError("prompt", "required field is missing")
@@ -384,8 +398,9 @@ def detect_record(rec) -> str | None:
     """The format of one record, or None when nothing fits."""
     if not isinstance(rec, dict):
         return None
-    k = rec.keys()
-    if "message_tree_id" in k or ("message_id" in k and ("parent_id" in k or "replies" in k)):
+    # a null value is a missing field (Parquet/Arrow rows carry every column of the file, null where absent)
+    k = {key for key, v in rec.items() if v is not None}
+    if "message_tree_id" in k or ("message_id" in k and ("parent_id" in rec or "replies" in k)):  # root: parent null
         return "oasst"
     if "chosen_messages" in k or ("chosen" in k and "rejected" in k):
         return "preference"
@@ -421,6 +436,7 @@ def detect(records) -> str:
     return max(votes, key=votes.get)
 
 
+PAIR_LAYOUTS = ("alpaca", "sharegpt", "messages")
 NORMALISERS = {
     "alpaca": norm_alpaca, "sharegpt": norm_sharegpt, "messages": norm_messages, "lima": norm_lima,
     "prompt_completion": norm_prompt_completion, "preference": norm_preference, "template": norm_template,
@@ -436,4 +452,12 @@ def normalise(rec, fmt: str) -> list[Conv]:
         return norm_tree(rec)
     if fmt not in NORMALISERS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if fmt in PAIR_LAYOUTS or fmt == "preference":
+        # preference is a flag on the Alpaca/ShareGPT/messages layouts (as in LLaMA-Factory): a file can hold
+        # both kinds of record, e.g. an export of SFT rows and preference pairs together
+        own = detect_record(rec)
+        if fmt in PAIR_LAYOUTS and own == "preference":
+            fmt = "preference"
+        elif fmt == "preference" and own in PAIR_LAYOUTS:
+            fmt = own
     return NORMALISERS[fmt](rec)

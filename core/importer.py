@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import time
+from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
@@ -17,7 +18,7 @@ from core.readers import list_files, read_file
 from core.rows import ROW_COLUMNS, conv_row, conversation_text, derive_batch, workers
 from core.store import Store, StoreError, safe_name
 
-BATCH = 20_000
+BATCH = 10_000  # records per worker task (one Arrow batch)
 SNIFF = 200
 _SCHEMA = None
 
@@ -85,24 +86,47 @@ def _merge_kind(kinds: dict, extra: dict):
             kinds[k] = "text"
 
 
-class _Deriver:
-    """Token counts + language for batches of rows, in worker processes for large files."""
+def process_chunk(items: list, fmt: str, dataset: str) -> tuple:
+    """Worker: Items -> (Arrow table of rows without ids, quarantine entries, extra-column kinds).
+    Parsing (lazy JSONL), normalising, hashing, token counts and language all happen here."""
+    rows, quarantine, kinds = [], [], {}
+    for it, res in _convs((i.parse() for i in items), fmt):
+        if isinstance(res, RowError):
+            quarantine.append((it.file, it.line, res.field, res.reason, it.raw))
+            continue
+        for conv in res:
+            r = conv_row(conv)
+            r.update(id=0, dataset=dataset, format=fmt, file=it.file, line=it.line, raw=it.raw,
+                     is_duplicate=False, dup_count=1)
+            if conv.extra:
+                _merge_kind(kinds, conv.extra)
+            rows.append(r)
+    if rows:
+        derived = derive_batch([(i, conversation_text(r["system"], r["turns"]),
+                                 r["instruction"] + " " + r["response"]) for i, r in enumerate(rows)])
+        for i, ntok, lang in derived:
+            rows[i]["n_tokens"] = ntok
+            rows[i]["language"] = lang
+    return pa.Table.from_pylist(rows, schema=_schema()), quarantine, kinds
 
-    def __init__(self):
-        self.pool = None
 
-    def submit(self, items):
-        if self.pool is None and workers() > 1:
-            self.pool = ProcessPoolExecutor(workers(), mp_context=get_context("spawn"))
-        if self.pool is None:
-            return _Done(derive_batch(items))
-        size = max(500, len(items) // workers() + 1)
-        futs = [self.pool.submit(derive_batch, items[i:i + size]) for i in range(0, len(items), size)]
-        return _Joined(futs)
+class _Pool:
+    """Worker processes for big files; chunks run inline for small ones."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled and workers() > 1
+        self.ex = None
+
+    def submit(self, *args):
+        if not self.enabled:
+            return _Done(process_chunk(*args))
+        if self.ex is None:
+            self.ex = ProcessPoolExecutor(workers(), mp_context=get_context("spawn"))
+        return self.ex.submit(process_chunk, *args)
 
     def close(self):
-        if self.pool:
-            self.pool.shutdown(cancel_futures=True)
+        if self.ex:
+            self.ex.shutdown(cancel_futures=True)
 
 
 class _Done:
@@ -111,14 +135,6 @@ class _Done:
 
     def result(self):
         return self.v
-
-
-class _Joined:
-    def __init__(self, futs):
-        self.futs = futs
-
-    def result(self):
-        return [x for f in self.futs for x in f.result()]
 
 
 def _items_with_format(items, fmt: str):
@@ -162,7 +178,18 @@ def _safe_norm(rec, fmt):
         return RowError("(record)", "record is nested too deeply")
 
 
-def import_file(store: Store, path: Path, dataset: str, fmt: str, result: ImportResult, deriver: _Deriver,
+def _chunks(items, size: int):
+    buf = []
+    for it in items:
+        buf.append(it)
+        if len(buf) >= size:
+            yield buf
+            buf = []
+    if buf:
+        yield buf
+
+
+def import_file(store: Store, path: Path, dataset: str, fmt: str, result: ImportResult, pool: _Pool,
                 progress=None, display: str | None = None):
     t0 = time.time()
     display = display or str(path)
@@ -170,58 +197,45 @@ def import_file(store: Store, path: Path, dataset: str, fmt: str, result: Import
     if store.file_imported(dataset, sha):
         result.skipped_files.append({"file": display, "reason": "already imported (same content)"})
         return
-    items = read_file(path, display)
+    items = (i.parse() if n < SNIFF else i for n, i in enumerate(read_file(path, display, lazy=True)))
     try:
         ffmt, items = _items_with_format(items, fmt)
     except ValueError as e:
-        result.errors.append({"file": display, "line": 1, "field": "(file)", "reason": str(e)})
+        result.errors.append({"file": display, "line": 1, "field": "(file)", "reason": f"{display}: {e}"})
         return
     if ffmt is None:  # every sniffed record was bad: quarantine them under the best guess
         ffmt = "alpaca" if fmt == "auto" else fmt
     result.files.append({"file": display, "format": ffmt})
+    # OASST flat messages need the whole file at once; everything else streams in chunks
+    chunks = [list(items)] if ffmt == "oasst" else _chunks(items, BATCH)
     with store.file_import(dataset) as w:
         next_id = store.next_id()
-        quarantine, batch, kinds = [], [], {}
-        rows_done = 0
+        pending: deque = deque()
 
-        def flush():
-            nonlocal batch
-            if not batch:
-                return
-            derived = deriver.submit([(i, conversation_text(r["system"], r["turns"]),
-                                       (r["instruction"] + " " + r["response"])) for i, r in enumerate(batch)]).result()
-            for i, ntok, lang in derived:
-                batch[i]["n_tokens"] = ntok
-                batch[i]["language"] = lang
-            w.add_rows(pa.Table.from_pylist(batch, schema=_schema()))
-            batch = []
+        def consume(fut):
+            nonlocal next_id
+            table, quarantine, kinds = fut.result()
+            n = table.num_rows
+            if n:
+                table = table.set_column(0, "id", pa.array(range(next_id, next_id + n), pa.int64()))
+                next_id += n
+                w.add_rows(table)
+            w.add_quarantine(quarantine)
+            w.merge_kinds(kinds)
+            result.errors.extend({"file": f, "line": ln, "field": fl, "reason": r} for f, ln, fl, r, _ in quarantine)
+            if progress:
+                progress(display, w.rows)
 
-        for it, res in _convs(items, ffmt):
-            if isinstance(res, RowError):
-                quarantine.append((it.file, it.line, res.field, res.reason, it.raw))
-                result.errors.append({"file": it.file, "line": it.line, "field": res.field, "reason": res.reason})
-                continue
-            for conv in res:
-                r = conv_row(conv)
-                r.update(id=next_id, dataset=dataset, format=ffmt, file=it.file, line=it.line, raw=it.raw,
-                         is_duplicate=False, dup_count=1)
-                if conv.extra:
-                    _merge_kind(kinds, conv.extra)
-                next_id += 1
-                batch.append(r)
-                rows_done += 1
-            if len(batch) >= BATCH:
-                flush()
-                if progress:
-                    progress(display, rows_done)
-        flush()
-        w.add_quarantine(quarantine)
-        w.merge_kinds(kinds)
+        for chunk in chunks:
+            pending.append(pool.submit(chunk, ffmt, dataset))
+            while len(pending) > 2 * workers():
+                consume(pending.popleft())
+        while pending:
+            consume(pending.popleft())
         w.set_file(display, sha, path.stat().st_size, ffmt, time.time() - t0)
         result.rows += w.rows
         result.quarantined += w.quarantined
-        if progress:
-            progress(display, rows_done)
+        result.files[-1]["rows"] = w.rows
 
 
 def import_paths(store: Store, paths: list, name: str | None = None, fmt: str = "auto",
@@ -240,20 +254,23 @@ def import_paths(store: Store, paths: list, name: str | None = None, fmt: str = 
     dataset = safe_name(name or stem)
     t0 = time.time()
     result = ImportResult(dataset=dataset, format=fmt)
-    deriver = _Deriver() if sum(f.stat().st_size for f in files) > 8_000_000 else _InlineDeriver()
+    pool = _Pool(enabled=sum(f.stat().st_size for f in files) > 8_000_000)
+    run = store.start_run("import", {"paths": [str(p) for p in paths], "dataset": dataset, "format": fmt})
     try:
         for f in files:
-            import_file(store, f, dataset, fmt, result, deriver, progress)
+            import_file(store, f, dataset, fmt, result, pool, progress)
+    except BaseException as e:
+        store.finish_run(run, "failed", result.rows, f"{type(e).__name__}: {e}"[:500])
+        raise
     finally:
-        deriver.close()
+        pool.close()
     store.mark_duplicates()
-    fmts = [x["format"] for x in result.files]
-    result.format = max(set(fmts), key=fmts.count) if fmts else fmt
+    rows = {}
+    for x in result.files:
+        rows[x["format"]] = rows.get(x["format"], 0) + x.get("rows", 0)
+    result.format = max(rows, key=rows.get) if rows else fmt
     result.duplicates = int(store.stats(None, dataset=dataset)["duplicates"] or 0)
     result.seconds = round(time.time() - t0, 3)
+    store.finish_run(run, "done", result.rows, f"{result.quarantined} quarantined, "
+                                                f"{len(result.skipped_files)} files skipped")
     return result
-
-
-class _InlineDeriver(_Deriver):
-    def submit(self, items):
-        return _Done(derive_batch(items))

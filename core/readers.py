@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import decimal
 import gzip
 import io
 import json
@@ -19,11 +20,16 @@ from pathlib import Path
 
 import orjson
 
-from core.formats import RowError
+from core.formats import RowError, detect_record
 
 SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz", ".ndjson", ".parquet", ".csv", ".arrow")
 MAX_VALUE_BYTES = 4 * 1024 * 1024  # a single string above this is quarantined
 MAX_LINE_BYTES = 64 * 1024 * 1024
+MAX_DEPTH = 100  # objects/lists nested deeper than this are quarantined (orjson writes at most 255 levels)
+_SURROGATE_ESC = re.compile(r"\\u[dD][89a-fA-F]")  # a surrogate escape in JSON text (Python's json accepts lone ones)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_BAD_BYTE = re.compile("[\udc80-\udcff]")  # an undecodable byte under errors="surrogateescape"
+_INT_MIN, _INT_MAX = -(1 << 63), (1 << 64) - 1
 _DEC = json.JSONDecoder()
 _WS = re.compile(r"[ \t\r\n]*")
 
@@ -35,6 +41,13 @@ class Item:
     raw: str
     rec: object = None
     error: RowError | None = None
+    parsed: bool = True  # False: ``raw`` is JSON text still to parse (lazy JSONL, parsed in a worker)
+
+    def parse(self) -> "Item":
+        if not self.parsed:
+            self.rec, self.error = parse_json(self.raw, self.line)
+            self.parsed = True
+        return self
 
 
 def list_files(path: str | Path) -> list[Path]:
@@ -57,19 +70,45 @@ def _open_bytes(path: Path):
     return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")
 
 
-def _check_sizes(obj, path="", depth=0):
-    """Raise RowError for a string value above the size cap (walks nested values)."""
-    stack = [(obj, path)]
+def _check_sizes(obj, path="", unicode=False):
+    """Raise RowError for a string value above the size cap or nesting deeper than MAX_DEPTH (walks nested
+    values without recursion). With ``unicode`` (values decoded by Python's json, which accepts what orjson
+    refuses) also for text holding unpaired surrogates; integers beyond 64 bits become floats, as orjson reads them."""
+    stack = [(obj, path, 0, None, None)]
     while stack:
-        v, p = stack.pop()
+        v, p, d, parent, key = stack.pop()
         if isinstance(v, str):
             if len(v) > MAX_VALUE_BYTES // 4 and len(v.encode("utf-8", "surrogatepass")) > MAX_VALUE_BYTES:
                 raise RowError(p or "(value)", f"value is {len(v.encode('utf-8', 'surrogatepass')):,} bytes, "
                                                f"above the {MAX_VALUE_BYTES:,}-byte cap")
+            if unicode and _SURROGATE.search(v):
+                raise RowError(p or "(value)", "text is not valid Unicode (an unpaired surrogate escape such as \\ud800)")
         elif isinstance(v, dict):
-            stack.extend((x, f"{p}.{k}" if p else str(k)) for k, x in v.items())
+            if d >= MAX_DEPTH:
+                raise RowError(_top(p), f"nested more than {MAX_DEPTH} levels deep")
+            for k, x in v.items():
+                if unicode and _SURROGATE.search(k):
+                    raise RowError(p or "(record)", "a key is not valid Unicode (an unpaired surrogate escape)")
+                stack.append((x, f"{p}.{k}" if p else str(k), d + 1, v, k))
         elif isinstance(v, list):
-            stack.extend((x, f"{p}[{i}]") for i, x in enumerate(v))
+            if d >= MAX_DEPTH:
+                raise RowError(_top(p), f"nested more than {MAX_DEPTH} levels deep")
+            stack.extend((x, f"{p}[{i}]", d + 1, v, i) for i, x in enumerate(v))
+        elif type(v) is int and not _INT_MIN <= v <= _INT_MAX and parent is not None:
+            try:
+                parent[key] = float(v)
+            except OverflowError:
+                raise RowError(p, "number is too large") from None
+
+
+def _top(path: str) -> str:
+    """The top-level field of a value path ('a' for 'a[0][0].b')."""
+    return re.split(r"[.\[]", path, maxsplit=1)[0] or "(record)"
+
+
+def _may_have_dup_keys(raw: str, obj: dict) -> bool:
+    """Cheap pre-check: more '"key":' separators than top-level keys (nested objects or duplicates)."""
+    return raw.count('":') + raw.count('" :') > len(obj)
 
 
 def _dup_keys(pairs):
@@ -83,12 +122,14 @@ def _dup_keys(pairs):
 
 def parse_json(text: str, line: int = 1):
     """Parse one record's JSON text. Returns (rec, error)."""
+    lenient = False  # True when Python's json (more lenient than orjson) produced the value
     try:
         rec = orjson.loads(text)
     except orjson.JSONDecodeError as e:
         # Python's decoder gives a precise position and message
         try:
             rec = json.loads(text)
+            lenient = True
         except RecursionError:
             return None, RowError("(record)", "JSON nested too deeply")
         except json.JSONDecodeError as e2:
@@ -98,17 +139,20 @@ def parse_json(text: str, line: int = 1):
             return None, RowError("(record)", f"invalid JSON: {e2}")
     except RecursionError:
         return None, RowError("(record)", "JSON nested too deeply")
-    if isinstance(rec, dict) and text.count('":') > len(rec) and text.count('":') < 10000:
+    if isinstance(rec, dict) and _may_have_dup_keys(text, rec) and text.count('":') < 10000:
         try:  # cheap pre-check passed; confirm duplicate keys
             json.loads(text, object_pairs_hook=_dup_keys)
         except RowError as e:
             return None, e
         except (ValueError, RecursionError):
             pass
-    try:
-        _check_sizes(rec)
-    except RowError as e:
-        return None, e
+    # skip the walk when it cannot find anything: orjson parsed it (valid Unicode, 64-bit ints), no value can
+    # reach the cap (≤3 UTF-8 bytes per character) and there are too few brackets to nest past MAX_DEPTH
+    if lenient or 3 * len(text) > MAX_VALUE_BYTES or text.count("{") + text.count("[") > MAX_DEPTH:
+        try:
+            _check_sizes(rec, unicode=lenient)
+        except RowError as e:
+            return None, e
     return rec, None
 
 
@@ -130,9 +174,9 @@ def _sniff(head: bytes) -> str:
     return "utf-8"
 
 
-def read_jsonl_stream(f, name: str, encoding: str = "utf-8"):
-    """Yield Items from a binary stream of JSON Lines."""
-    lineno = 0
+def read_jsonl_stream(f, name: str, encoding: str = "utf-8", lazy: bool = False):
+    """Yield Items from a binary stream of JSON Lines (with ``lazy``, JSON parsing is left to Item.parse)."""
+    lineno = lineno_seen = 0
     try:
         for b in f:
             lineno += 1
@@ -140,6 +184,7 @@ def read_jsonl_stream(f, name: str, encoding: str = "utf-8"):
                 b = b[3:]
             if not b.strip():
                 continue
+            lineno_seen = lineno
             if len(b) > MAX_LINE_BYTES:
                 yield Item(name, lineno, "", error=RowError("(line)", f"line is {len(b):,} bytes, above the cap"))
                 continue
@@ -151,77 +196,132 @@ def read_jsonl_stream(f, name: str, encoding: str = "utf-8"):
             if "\x00" in text:
                 yield Item(name, lineno, text.replace("\x00", "\\u0000"), error=RowError("(line)", "line contains a NUL byte"))
                 continue
+            if lazy:
+                yield Item(name, lineno, text, parsed=False)
+                continue
             rec, err = parse_json(text, lineno)
             yield Item(name, lineno, text, rec, err)
     except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as e:
         yield Item(name, lineno + 1, "", error=RowError("(file)", f"file is truncated or corrupt after line {lineno}: {e}"))
+        return
+    if lineno_seen == 0:
+        yield Item(name, 1, "", error=RowError("(file)", "file is empty (only blank lines)"))
 
 
-def _array_items(text: str, name: str, start: int, line0: int):
-    """Walk a top-level JSON array with raw_decode, tracking lines; resync after a bad element."""
-    i, line, n = start + 1, line0, len(text)
-    pos_counted = start  # newlines counted up to here
+def _element_error(raw: str, obj, line: int, bad_utf8: bool) -> RowError | None:
+    """Checks on one decoded array element (Python's json is lenient: sizes, depth, Unicode, duplicate keys)."""
+    if bad_utf8:
+        m = _BAD_BYTE.search(raw)
+        if m:
+            return RowError("(record)", f"invalid UTF-8 on line {line + raw.count(chr(10), 0, m.start())}")
+    try:
+        _check_sizes(obj, unicode=bool(_SURROGATE_ESC.search(raw)))
+    except RowError as e:
+        return e
+    if isinstance(obj, dict) and _may_have_dup_keys(raw, obj):
+        try:
+            json.loads(raw, object_pairs_hook=_dup_keys)
+        except RowError as e:
+            return e
+        except (ValueError, RecursionError):
+            pass
+    return None
+
+
+def _array_items(text: str, name: str, start: int, line0: int, bad_utf8: bool = False, top: bool = True):
+    """Walk a JSON array (``text[start] == '['``) with raw_decode, tracking lines; resync after a bad element.
+    ``top``: the array is the whole file (text after its ']' is an error)."""
+    n = len(text)
+    pos = [start, line0]  # a position and its 1-based line
+
+    def line_at(i: int) -> int:  # positions asked for only move forward
+        pos[1] += text.count("\n", pos[0], i)
+        pos[0] = i
+        return pos[1]
+
+    def not_closed():
+        return Item(name, line_at(max(pos[0], len(text.rstrip()) - 1)), "",
+                    error=RowError("(file)", "JSON array is not closed (file truncated?)"))
+
+    def after_close(k: int):
+        if top and text[k:].strip():
+            j = _WS.match(text, k).end()
+            yield Item(name, line_at(j), text[j:j + 200],
+                       error=RowError("(file)", "unexpected text after the end of the JSON array"))
+
+    i = start + 1
     while True:
-        m = _WS.match(text, i)
-        i = m.end()
+        i = _WS.match(text, i).end()
         if i >= n:
-            line += text.count("\n", pos_counted, i)
-            yield Item(name, line, "", error=RowError("(file)", "JSON array is not closed (file truncated?)"))
+            yield not_closed()
             return
         if text[i] == "]":
+            yield from after_close(i + 1)
             return
-        line += text.count("\n", pos_counted, i)
-        pos_counted = i
+        line = line_at(i)
         try:
             obj, end = _DEC.raw_decode(text, i)
-            raw = text[i:end]
-            err = None
-            try:
-                _check_sizes(obj)
-            except RowError as e:
-                err, obj = e, None
-            if err is None and isinstance(obj, dict) and raw.count('":') > len(obj):
-                try:
-                    json.loads(raw, object_pairs_hook=_dup_keys)
-                except RowError as e:
-                    err, obj = e, None
-                except (ValueError, RecursionError):
-                    pass
-            yield Item(name, line, raw, obj, err)
-        except RecursionError:
-            end = _resync(text, i + 1)
-            yield Item(name, line, text[i:min(end, i + 2000)], error=RowError("(record)", "JSON nested too deeply"))
-        except json.JSONDecodeError as e:
-            end = _resync(text, i + 1)
-            errline = text.count("\n", 0, e.pos) + 1
-            yield Item(name, line, text[i:min(end, i + 2000)],
-                       error=RowError("(record)", f"invalid JSON: {e.msg} (line {errline}, column {e.colno})"))
+        except (json.JSONDecodeError, RecursionError) as e:
+            if isinstance(e, RecursionError):
+                reason = "JSON nested too deeply"
+            else:
+                reason = f"invalid JSON: {e.msg} (line {text.count(chr(10), 0, e.pos) + 1}, column {e.colno})"
+            end = _resync(text, i)
+            yield Item(name, line, text[i:min(end, i + 2000)].rstrip().rstrip(","), error=RowError("(record)", reason))
             if end >= n:
+                if not text.rstrip().endswith("]"):
+                    yield not_closed()
                 return
-            line += text.count("\n", pos_counted, end)
-            pos_counted = i = end
+            i = end
             continue
-        m = _WS.match(text, end)
-        j = m.end()
-        if j < n and text[j] == ",":
+        raw = text[i:end]
+        err = _element_error(raw, obj, line, bad_utf8)
+        yield Item(name, line, raw, None if err else obj, err)
+        j = _WS.match(text, end).end()
+        if j >= n:
+            yield not_closed()
+            return
+        if text[j] == ",":
             i = j + 1
-        elif j < n and text[j] == "]":
+        elif text[j] == "]":
+            yield from after_close(j + 1)
             return
         else:
-            errline = text.count("\n", 0, j) + 1
-            yield Item(name, errline, text[j:j + 200], error=RowError("(file)", "expected ',' or ']' after a record"))
+            yield Item(name, line_at(j), text[j:j + 200],
+                       error=RowError("(file)", "expected ',' or ']' after a record"))
+            if text[j] in "{[":  # a missing comma: the next record starts right here
+                i = j
+                continue
             end = _resync(text, j)
             if end >= n:
                 return
             i = end
-        line += text.count("\n", pos_counted, i)
-        pos_counted = i
 
 
 def _resync(text: str, i: int) -> int:
-    """Position of the next line that starts a new array element ('{' after a newline), or len(text)."""
-    m = re.compile(r"\n[ \t]*\{").search(text, i)
+    """Where the array element after a bad one (starting at ``i``) probably starts: the next '{' at the start
+    of a line with the same indentation as the bad element (pretty-printed arrays), else the next '{' that
+    starts a line; len(text) when there is none."""
+    ls = text.rfind("\n", 0, i) + 1
+    indent = text[ls:i]
+    if indent.strip(" \t") == "":
+        m = re.compile(r"\n" + re.escape(indent) + r"\{").search(text, i + 1)
+    else:
+        m = re.compile(r"\n[ \t]*\{").search(text, i + 1)
     return m.end() - 1 if m else len(text)
+
+
+def _find_list(text: str, start: int, end: int, key: str, value: list) -> int | None:
+    """Position of the '[' that opens ``value`` (the list under ``key`` of the object text[start:end])."""
+    pat = re.compile(re.escape(json.dumps(key)) + r"[ \t\r\n]*:[ \t\r\n]*\[")
+    for m in pat.finditer(text, start, end):
+        p = m.end() - 1
+        try:
+            if _DEC.raw_decode(text, p)[0] == value:
+                return p
+        except (ValueError, RecursionError):
+            continue
+    return None
 
 
 def read_json_file(path: Path, name: str):
@@ -233,6 +333,7 @@ def read_json_file(path: Path, name: str):
             yield Item(name, 1, "", error=RowError("(file)", f"file is truncated or corrupt: {e}"))
             return
     enc = _sniff(data[:4])
+    bad_utf8 = False
     if enc.startswith("utf-16"):
         try:
             text = data.decode(enc)
@@ -243,9 +344,12 @@ def read_json_file(path: Path, name: str):
         try:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError:
-            # decode line by line so the bad line is named and the rest loads
-            yield from read_jsonl_stream(io.BytesIO(data.lstrip(codecs.BOM_UTF8)), name)
-            return
+            # keep the bad bytes as lone surrogates: an array names the bad records; other shapes go line by line
+            text = data.decode("utf-8-sig", "surrogateescape")
+            if not text.lstrip().startswith("["):
+                yield from read_jsonl_stream(io.BytesIO(data.lstrip(codecs.BOM_UTF8)), name)
+                return
+            bad_utf8 = True
     del data
     m = _WS.match(text)
     if m.end() >= len(text):
@@ -254,7 +358,10 @@ def read_json_file(path: Path, name: str):
     start = m.end()
     line0 = text.count("\n", 0, start) + 1
     if text[start] == "[":
-        yield from _array_items(text, name, start, line0)
+        for it in _array_items(text, name, start, line0, bad_utf8):
+            if bad_utf8 and it.error is not None and _BAD_BYTE.search(it.raw):
+                it.raw = it.raw.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            yield it
         return
     try:
         obj, end = _DEC.raw_decode(text, start)
@@ -262,15 +369,20 @@ def read_json_file(path: Path, name: str):
         obj, end = None, -1
     rest = text[end:].strip() if end > 0 else "x"
     if obj is not None and not rest:
-        if isinstance(obj, dict):
+        if isinstance(obj, dict) and detect_record(obj) is None:
             lists = [k for k, v in obj.items() if isinstance(v, list) and v and isinstance(v[0], dict)]
-            if len(lists) == 1 and len(obj) <= 3 and "message_id" not in obj:
-                # {"data": [...]} wrapper: records are the list's elements
+            if len(lists) == 1 and len(obj) <= 3:
+                # {"data": [...]} wrapper: records are the list's elements, read with their own lines
                 k = lists[0]
-                for i, r in enumerate(obj[k]):
+                p = _find_list(text, start, end, k, obj[k])
+                if p is not None:
+                    yield from _array_items(text, name, p, text.count("\n", 0, p) + 1, top=False)
+                    return
+                for r in obj[k]:
                     yield Item(name, line0, orjson.dumps(r).decode(), r)
                 return
-        yield Item(name, line0, text[start:end], obj)
+        err = _element_error(text[start:end], obj, line0, False)
+        yield Item(name, line0, text[start:end], None if err else obj, err)
         return
     # JSON Lines with a .json extension
     yield from read_jsonl_stream(io.BytesIO(text.encode("utf-8")), name)
@@ -287,7 +399,11 @@ def _jsonable(v):
         return v.isoformat()
     if isinstance(v, float) and v != v:
         return None
-    return v
+    if v is None or isinstance(v, (str, int, float)):
+        return v
+    if isinstance(v, decimal.Decimal):
+        return float(v) if v.is_finite() else None
+    return str(v)  # timedelta and other Arrow values orjson cannot write
 
 
 def _table_items(batches, name: str):
@@ -381,7 +497,7 @@ def read_csv(path: Path, name: str):
             yield Item(name, start, raw[:2000], error=e)
 
 
-def read_file(path: Path, display: str | None = None):
+def read_file(path: Path, display: str | None = None, lazy: bool = False):
     """Items of one data file, by extension (and content sniffing for .json)."""
     name = display or str(path)
     low = path.name.lower()
@@ -402,6 +518,6 @@ def read_file(path: Path, display: str | None = None):
             yield from read_json_file(path, name)  # decodes whole file, then falls back to lines
         else:
             with _open_bytes(path) as f:
-                yield from read_jsonl_stream(f, name)
+                yield from read_jsonl_stream(f, name, lazy=lazy)
     else:
         yield from read_json_file(path, name)
