@@ -7,7 +7,7 @@ import streamlit as st
 from core.store import StoreError
 from pages import _ui as ui
 
-st.set_page_config(page_title="Sift", layout="wide", page_icon="🔎")
+st.set_page_config(page_title="Sift", layout="wide", page_icon=":material/search:")
 
 try:
     ui.store()
@@ -16,9 +16,9 @@ except StoreError as e:  # e.g. the workspace is locked by a CLI command
     st.stop()
 
 nav = st.navigation([
-    st.Page("pages/datasets.py", title="Datasets", icon="🗂️", default=True),
-    st.Page("pages/browse.py", title="Browse", icon="🔎"),
-    st.Page("pages/plots.py", title="Plots", icon="📊"),
-    st.Page("pages/export.py", title="Export", icon="📤"),
+    st.Page("pages/datasets.py", title="Datasets", icon=":material/table_rows:", default=True),
+    st.Page("pages/browse.py", title="Browse", icon=":material/search:"),
+    st.Page("pages/plots.py", title="Plots", icon=":material/bar_chart:"),
+    st.Page("pages/export.py", title="Export", icon=":material/download:"),
 ], position="top")
 nav.run()  # each page starts with ui.page_setup() (styles + pending messages)

@@ -77,12 +77,20 @@ class Filter:
             clauses.append(s)
             params.extend(p)
         if self.search:
-            clauses.append("(contains(lower(instruction), ?) OR contains(lower(response), ?))")
-            params.extend([self.search.lower()] * 2)
+            clauses.append("(regexp_matches(instruction, ?) OR regexp_matches(response, ?))")
+            params.extend([icontains_pattern(self.search)] * 2)
         if self.ids is not None:
             clauses.append("list_contains(?::BIGINT[], id)")
             params.append([int(i) for i in self.ids])
         return (" AND ".join(clauses) if clauses else "TRUE"), params
+
+
+def icontains_pattern(text: str) -> str:
+    """A case-insensitive RE2 pattern matching ``text`` literally. Every ASCII character that is not a letter
+    or digit is written as \\x{HEX}, so no input can form regex syntax. (RE2 with (?i) scans ~3x faster
+    than lower(col) LIKE in DuckDB.)"""
+    return "(?i)" + "".join(c if (c.isalnum() and c.isascii()) or ord(c) > 127 else "\\x{%x}" % ord(c)
+                            for c in text)
 
 
 def _fmt(v) -> str:
@@ -196,7 +204,8 @@ def cond_sql(c: Cond, extra_kinds: dict) -> tuple[str, list]:
         lo, hi = (_coerce(x, kind if kind != "text" else "float", c.column) for x in v)
         return f"{expr} BETWEEN ? AND ?", params + [lo, hi]
     if c.op == "contains":
-        return f"contains(lower(CAST({expr} AS VARCHAR)), ?)", params + [str(_coerce(c.value, 'text', c.column)).lower()]
+        return (f"regexp_matches(CAST({expr} AS VARCHAR), ?)",
+                params + [icontains_pattern(str(_coerce(c.value, 'text', c.column)))])
     if c.op == "regex":
         return f"regexp_matches(CAST({expr} AS VARCHAR), ?)", params + [str(_coerce(c.value, 'text', c.column))]
     val = _coerce(c.value, kind, c.column)

@@ -11,11 +11,13 @@ through st.html after html.escape. Nothing here passes dataset text to st.markdo
 """
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import os
 from pathlib import Path
 
+import duckdb
 import streamlit as st
 
 from core.filters import OPS, Cond, Filter, FilterError
@@ -116,11 +118,9 @@ def facet_columns() -> list[str]:
     out = list(FACET_CORE)
     for k, kind in sorted(store().extra_kinds().items()):
         if kind in ("text", "int", "bool") and k not in COLUMN_KINDS:
-            try:
+            with contextlib.suppress(FilterError, duckdb.Error):  # an odd extra column never breaks the page
                 if 0 < distinct(k) <= FACET_MAX_DISTINCT:
                     out.append(k)
-            except Exception:  # noqa: BLE001 - an odd extra column never breaks the page
-                continue
     return out
 
 
@@ -152,12 +152,20 @@ def show_flash():
         getattr(st, kind)(msg)
 
 
+def filter_error(msg: str | None = None) -> str | None:
+    """Remember a refused filter's message (from a callback) / take it for display (msg None)."""
+    if msg is not None:
+        st.session_state["sift_filter_error"] = msg
+        return msg
+    return st.session_state.pop("sift_filter_error", None)
+
+
 def try_filter(flt: Filter, dataset: str | None = None) -> bool:
-    """Set the filter if it runs; otherwise flash the FilterError message. Returns success."""
+    """Set the filter if it runs; otherwise keep the FilterError message for the filter bar. Returns success."""
     try:
         store().count(flt, dataset if dataset is not None else get_dataset())
     except FilterError as e:
-        flash("error", f"Filter not applied: {md(e)}")
+        filter_error(f"Filter not applied: {md(e)}")
         return False
     set_filter(flt)
     return True
@@ -205,6 +213,7 @@ def html_text(text: str, cls: str = "sift-line"):
 CSS = """<style>
 .sift-sentence {font-size: 1.05rem; padding: .45rem .75rem; border-radius: .5rem;
   background: rgba(49, 51, 63, .06); border: 1px solid rgba(49, 51, 63, .12);}
+.sift-facet {font-size: .85rem; color: rgba(49, 51, 63, .7); margin-bottom: -.6rem;}
 .sift-sentence b {font-variant-numeric: tabular-nums;}
 .sift-role {display: inline-block; font-size: .78rem; font-weight: 600; letter-spacing: .03em;
   text-transform: uppercase; padding: .05rem .5rem; border-radius: .4rem; background: rgba(49,51,63,.08);}

@@ -22,7 +22,7 @@ def _on_add():
     try:
         cond = ui.make_cond(ss["fb_col"], ss["fb_op"], ss.get("fb_val", ""))
     except FilterError as e:
-        ui.flash("error", f"Filter not applied: {ui.md(e)}")
+        ui.filter_error(f"Filter not applied: {ui.md(e)}")
         return
     if ui.add_cond(cond):
         ss["fb_val"] = ""
@@ -48,6 +48,9 @@ def filter_bar():
                   disabled=op in ("is null", "not null"))
     c4.button("Add", key="fb_add", on_click=_on_add, type="primary", width="stretch")
 
+    err = ui.filter_error()
+    if err:
+        st.error(err)
     flt, n = ui.get_filter(), ui.nonce()
     skey = f"fb_search_{n}"
     st.text_input("Search instructions and responses", value=flt.search, key=skey, on_change=_on_search,
@@ -69,25 +72,32 @@ def _on_facet(key: str, column: str, values: list):
     ui.add_cond(Cond(column, "is null") if v is None else Cond(column, "=", v))
 
 
+def _facet_table(col: str):
+    try:
+        got = ui.facet(col, limit=15)
+    except FilterError:
+        return
+    if not got:
+        return
+    values = [v for v, _ in got]
+    df = pd.DataFrame({"value": ["(empty)" if v is None else str(v) for v in values], "rows": [n for _, n in got]})
+    key = f"facet_{col}_{ui.nonce()}"
+    ui.html_text(col, "sift-facet")  # extra column names come from the data: never a markdown label
+    st.dataframe(df, hide_index=True, width="stretch", key=key, selection_mode="single-row",
+                 on_select=lambda k=key, c=col, vs=values: _on_facet(k, c, vs), height=min(38 + 35 * len(df), 250),
+                 column_config={"rows": st.column_config.NumberColumn(format="localized", width="small")})
+
+
 def facets():
     st.subheader("Facets")
     st.caption("Click a value to filter on it.")
-    for col in ui.facet_columns():
-        try:
-            got = ui.facet(col, limit=15)
-        except FilterError:
-            continue
-        if not got:
-            continue
-        values = [v for v, _ in got]
-        df = pd.DataFrame({"value": ["(empty)" if v is None else str(v) for v in values],
-                           "rows": [n for _, n in got]})
-        key = f"facet_{col}_{ui.nonce()}"
-        st.caption(col)
-        st.dataframe(df, hide_index=True, width="stretch", key=key, on_select=lambda k=key, c=col, vs=values:
-                     _on_facet(k, c, vs), selection_mode="single-row",
-                     height=min(36 + 35 * len(df), 250),
-                     column_config={"rows": st.column_config.NumberColumn(format="localized", width="small")})
+    cols = ui.facet_columns()
+    for col in cols[:len(ui.FACET_CORE)]:
+        _facet_table(col)
+    if len(cols) > len(ui.FACET_CORE):
+        with st.expander(f"Extra columns ({len(cols) - len(ui.FACET_CORE)})"):
+            for col in cols[len(ui.FACET_CORE):]:
+                _facet_table(col)
 
 
 # ------------------------------------------------------------------ table + pagination
@@ -115,11 +125,15 @@ def _truncate(s) -> str:
     return s if len(s) <= TRUNC else s[:TRUNC - 1] + "…"
 
 
-def _on_table_select(key: str, ids: list):
+def _pick_key(page: int, size: int) -> str:
+    return f"detail_pick_{ui.nonce()}_{page}_{size}"
+
+
+def _on_table_select(key: str, ids: list, pick_key: str):
     sel = st.session_state.get(key)
     rows = (sel or {}).get("selection", {}).get("rows", []) if sel else []
     if rows:
-        st.session_state["detail_pick"] = int(ids[rows[0]])
+        st.session_state[pick_key] = int(ids[rows[0]])
         st.session_state["sift_goto"] = None
         st.session_state.pop("goto_id", None)
 
@@ -132,8 +146,8 @@ def table(total: int) -> list:
         if c in df:
             df[c] = df[c].map(_truncate)
     ids = [int(i) for i in df["id"]] if len(df) else []
-    key = f"table_{ui.nonce()}_{page}_{size}"
-    st.dataframe(df, hide_index=True, width="stretch", key=key, on_select=lambda: _on_table_select(key, ids),
+    key, pick_key = f"table_{ui.nonce()}_{page}_{size}", _pick_key(page, size)
+    st.dataframe(df, hide_index=True, width="stretch", key=key, on_select=lambda: _on_table_select(key, ids, pick_key),
                  selection_mode="single-row", height=min(38 + 35 * max(len(df), 1), 640),
                  column_config={"instruction": st.column_config.TextColumn(width="large"),
                                 "response": st.column_config.TextColumn(width="large")})
@@ -147,7 +161,7 @@ def table(total: int) -> list:
     first = (page - 1) * size + 1 if total else 0
     c5.html(f'<div style="padding-bottom:.6rem">page {page:,} of {pages:,} · rows {first:,}–'
             f'{min(page * size, total):,} of {total:,}</div>')
-    return [(i, t) for i, t in zip(ids, df["instruction"] if len(df) else [])]
+    return pick_key, [(i, t) for i, t in zip(ids, df["instruction"] if len(df) else [])]
 
 
 # ------------------------------------------------------------------ row detail
@@ -161,18 +175,16 @@ def _on_goto_id():
     st.session_state["sift_goto"] = v if v > 0 else None
 
 
-def detail(page_rows: list):
+def detail(pick_key: str, page_rows: list):
     """The row picked on this page (table click or selectbox), or any row id typed in."""
     st.subheader("Row detail")
     ss = st.session_state
     ids = [i for i, _ in page_rows]
     labels = dict(page_rows)
-    if ss.get("detail_pick") not in ids:
-        ss.pop("detail_pick", None)
     c1, c2 = st.columns([4, 1])
     pick = None
     if ids:
-        pick = c1.selectbox("Row on this page (or click a row in the table)", ids, key="detail_pick",
+        pick = c1.selectbox("Row on this page (or click a row in the table)", ids, key=pick_key,
                             on_change=_on_pick, format_func=lambda i: f"{i} · {labels.get(i, '')[:90]}")
     c2.number_input("…or open any row id", min_value=0, step=1, key="goto_id", on_change=_on_goto_id)
     rid = ss.get("sift_goto") or pick
@@ -199,6 +211,6 @@ if not ui.no_data_notice():
     with c2:
         ui.clear_filter_button()
     if total is not None:
-        page_rows = table(total)
+        pick_key, page_rows = table(total)
         st.divider()
-        detail(page_rows)
+        detail(pick_key, page_rows)

@@ -43,7 +43,6 @@ def save_uploads(files) -> list[Path]:
 
 def datasets_table():
     ds = ui.datasets()
-    st.subheader("Datasets")
     if not ds:
         st.info("No datasets yet: import files below (a path on this machine, or upload them).")
         return

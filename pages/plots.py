@@ -15,8 +15,8 @@ COLOR = "#4f6bed"
 
 
 def _layout(fig: go.Figure, title: str, xtitle: str, logy: bool, height: int = 320) -> go.Figure:
-    fig.update_layout(title=dict(text=ui.esc(title), x=0, font=dict(size=15)), height=height,
-                      margin=dict(l=10, r=10, t=40, b=10), bargap=0.05, showlegend=False,
+    fig.update_layout(title={"text": ui.esc(title), "x": 0, "font": {"size": 15}}, height=height,
+                      margin={"l": 10, "r": 10, "t": 40, "b": 10}, bargap=0.05, showlegend=False,
                       xaxis_title=ui.esc(xtitle), yaxis_title="rows")
     if logy:
         fig.update_yaxes(type="log")

@@ -212,7 +212,7 @@ def test_filter_bar_add_remove_and_invalid(app, workspace):
 
 def test_search_and_dataset_selector(app, workspace):
     at = open_page(app, "browse")
-    search = [t for t in at.text_input if t.key and t.key.startswith("fb_search_")][0]
+    search = next(t for t in at.text_input if t.key and t.key.startswith("fb_search_"))
     search.input("haiku").run()
     assert not at.exception
     assert sentence(at) == 'text contains "haiku": 1 rows'
@@ -250,7 +250,7 @@ def test_hostile_row_only_as_text(app, workspace):
     # the original record is shown verbatim as code
     assert any(SCRIPT in c.value for c in at.code)
     # search for the payload: the sentence shows it escaped, the table as data
-    search = [t for t in at.text_input if t.key and t.key.startswith("fb_search_")][0]
+    search = next(t for t in at.text_input if t.key and t.key.startswith("fb_search_"))
     search.input(SCRIPT).run()
     assert not at.exception
     assert sentence(at) == f'text contains "{SCRIPT}": 1 rows'
