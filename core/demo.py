@@ -126,7 +126,7 @@ def _records(rng, fmt: str, n: int, seen: set, cross: list) -> tuple[list, list]
     n_dup = max(1, n // 100)
     n_cross = min(CROSS_FORMAT_DUPLICATES, len(cross)) if fmt == "messages" else 0
     samples = [_fresh(rng, fmt, seen) for _ in range(max(0, n - n_dup - n_cross))] + cross[:n_cross]
-    encode = {"alpaca": lambda s: to_alpaca(s), "sharegpt": lambda s: to_sharegpt(s, rng),
+    encode = {"alpaca": to_alpaca, "sharegpt": lambda s: to_sharegpt(s, rng),
               "messages": lambda s: to_messages(s, rng)}[fmt]
     records = [encode(s) for s in samples]
     rng.shuffle(records)

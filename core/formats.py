@@ -42,6 +42,9 @@ class RowError(ValueError):
         self.field = field
         self.reason = reason
 
+    def __reduce__(self):  # picklable, so errors cross worker-process boundaries
+        return (RowError, (self.field, self.reason))
+
 
 @dataclass
 class Conv:

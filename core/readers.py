@@ -22,7 +22,8 @@ import orjson
 
 from core.formats import RowError, detect_record
 
-SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz", ".ndjson", ".parquet", ".csv", ".arrow")
+SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz", ".ndjson", ".ndjson.gz", ".parquet", ".csv", ".csv.gz",
+            ".arrow")
 MAX_VALUE_BYTES = 4 * 1024 * 1024  # a single string above this is quarantined
 MAX_LINE_BYTES = 64 * 1024 * 1024
 MAX_DEPTH = 100  # objects/lists nested deeper than this are quarantined (orjson writes at most 255 levels)
@@ -43,11 +44,20 @@ class Item:
     error: RowError | None = None
     parsed: bool = True  # False: ``raw`` is JSON text still to parse (lazy JSONL, parsed in a worker)
 
+    def __reduce__(self):
+        # Items travel to worker processes; RowError cannot be unpickled as is (its __init__ takes two arguments)
+        err = (self.error.field, self.error.reason) if self.error is not None else None
+        return _make_item, (self.file, self.line, self.raw, self.rec, err, self.parsed)
+
     def parse(self) -> "Item":
         if not self.parsed:
             self.rec, self.error = parse_json(self.raw, self.line)
             self.parsed = True
         return self
+
+
+def _make_item(file, line, raw, rec, err, parsed):
+    return Item(file, line, raw, rec, RowError(*err) if err else None, parsed)
 
 
 def list_files(path: str | Path) -> list[Path]:
@@ -449,12 +459,16 @@ def read_csv(path: Path, name: str):
     with _open_bytes(path) as fb:
         data = fb.read()
     enc = _sniff(data[:4])
+    bad_utf8 = False
     try:
         text = data.decode("utf-8-sig" if not enc.startswith("utf-16") else enc)
     except UnicodeDecodeError as e:
-        line = data.count(b"\n", 0, e.start) + 1
-        yield Item(name, line, "", error=RowError("(file)", f"invalid UTF-8 on line {line}; re-save the CSV as UTF-8"))
-        return
+        if enc.startswith("utf-16"):
+            yield Item(name, 1, "", error=RowError("(file)", f"invalid UTF-16: {e.reason}"))
+            return
+        # keep the bad bytes as lone surrogates: the records holding them are quarantined, the rest load
+        text, bad_utf8 = data.decode("utf-8-sig", "surrogateescape"), True
+    del data
     csv.field_size_limit(MAX_LINE_BYTES)
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
@@ -464,6 +478,9 @@ def read_csv(path: Path, name: str):
         return
     except csv.Error as e:
         yield Item(name, 1, "", error=RowError("(header)", f"invalid CSV: {e}"))
+        return
+    if bad_utf8 and any(_BAD_BYTE.search(h) for h in header):
+        yield Item(name, 1, "", error=RowError("(header)", "invalid UTF-8 in the header line; re-save the CSV as UTF-8"))
         return
     prev_end = reader.line_num
     while True:
@@ -477,6 +494,10 @@ def read_csv(path: Path, name: str):
             return
         prev_end = reader.line_num
         if not values or values == [""]:
+            continue
+        if bad_utf8 and any(_BAD_BYTE.search(v) for v in values):
+            raw = ",".join(values)[:2000].encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            yield Item(name, start, raw, error=RowError("(record)", "invalid UTF-8 in this record; re-save the CSV as UTF-8"))
             continue
         if len(values) != len(header):
             yield Item(name, start, ",".join(values)[:2000],

@@ -48,6 +48,13 @@ def safe_name(name: str, default: str = "dataset") -> str:
     return s or default
 
 
+def merge_kind(old: str | None, new: str) -> str:
+    """Kind of an extra column seen with two kinds of values: int+float is float, anything else mixed is text."""
+    if old is None or old == new:
+        return new
+    return "float" if {old, new} <= {"int", "float"} else "text"
+
+
 class StoreError(RuntimeError):
     """A problem the user can act on; the message is shown as is."""
 
@@ -126,14 +133,19 @@ class Store:
                 c.close()
 
     def mark_duplicates(self):
-        """Flag rows whose content hash appeared earlier (is_duplicate) and the size of each hash group."""
+        """Flag rows whose content hash appeared earlier (is_duplicate) and the size of each hash group.
+        Only groups of two or more are touched, so a clean million-row import costs one aggregation."""
         with self._lock, self._cur() as c:
             c.execute("BEGIN TRANSACTION")
-            c.execute("""UPDATE rows SET dup_count = g.n, is_duplicate = rows.id <> g.first
-                         FROM (SELECT hash, count(*) AS n, min(id) AS first FROM rows GROUP BY hash) g
-                         WHERE rows.hash = g.hash
-                           AND (rows.dup_count IS DISTINCT FROM g.n
-                                OR rows.is_duplicate IS DISTINCT FROM (rows.id <> g.first))""")
+            c.execute("""CREATE TEMP TABLE _dups AS SELECT hash, count(*) AS n, min(id) AS first
+                         FROM rows GROUP BY hash HAVING count(*) > 1""")
+            c.execute("""UPDATE rows SET dup_count = g.n, is_duplicate = rows.id <> g.first FROM _dups g
+                         WHERE rows.hash = g.hash AND (rows.dup_count IS DISTINCT FROM g.n
+                               OR rows.is_duplicate IS DISTINCT FROM (rows.id <> g.first))""")
+            c.execute("""UPDATE rows SET dup_count = 1, is_duplicate = false
+                         WHERE (dup_count IS DISTINCT FROM 1 OR is_duplicate)
+                           AND hash NOT IN (SELECT hash FROM _dups)""")
+            c.execute("DROP TABLE _dups")
             self._bump(c)
             c.execute("COMMIT")
 
@@ -172,7 +184,7 @@ class Store:
         kinds: dict = {}
         for (ek,) in self._q("SELECT extra_kinds FROM datasets"):
             for k, kind in orjson.loads(ek or "{}").items():
-                kinds[k] = kind if kinds.get(k, kind) == kind else "text"
+                kinds[k] = merge_kind(kinds.get(k), kind)
         self._extra_cache = (v, kinds)
         return kinds
 
@@ -183,23 +195,24 @@ class Store:
             where, params = f"({where}) AND dataset = ?", params + [dataset]
         return where, params
 
-    def _run_user(self, fn):
+    def _run_user(self, fn, flt: Filter | None = None):
         """Run a user-driven query; turn engine errors into a clear message without SQL."""
+        regex = any(c.op == "regex" for c in (flt.conds if flt else ()))
         try:
             return fn()
         except FilterError:
             raise
         except duckdb.InvalidInputException as e:
-            msg = str(e)
-            if "regex" in msg.lower() or "regular expression" in msg.lower():
-                raise FilterError("invalid regular expression in a filter") from None
-            raise FilterError("a filter value could not be used: " + msg.split(":")[0]) from None
+            msg = str(e).split("\n")[0]
+            if regex:
+                raise FilterError("invalid regular expression: " + msg.split(": ", 1)[-1][:200]) from None
+            raise FilterError("a filter value could not be used: " + msg.split(": ", 1)[-1][:200]) from None
         except duckdb.Error as e:
             raise FilterError("the filter could not be run (" + type(e).__name__ + ")") from None
 
     def count(self, flt: Filter | None = None, dataset: str | None = None) -> int:
         where, params = self._where(flt, dataset)
-        return self._run_user(lambda: int(self._q(f"SELECT count(*) FROM rows WHERE {where}", params)[0][0]))
+        return self._run_user(lambda: int(self._q(f"SELECT count(*) FROM rows WHERE {where}", params)[0][0]), flt)
 
     def rows(self, flt: Filter | None = None, dataset: str | None = None, limit: int = 50, offset: int = 0,
              columns: list[str] | None = None, order: str = "id"):
@@ -211,7 +224,7 @@ class Store:
         where, params = self._where(flt, dataset)
         sql = (f"SELECT {', '.join(chr(34) + c + chr(34) for c in cols)} FROM rows WHERE {where} "
                f"ORDER BY {ob} LIMIT ? OFFSET ?")
-        return self._run_user(lambda: self._df(sql, params + [int(limit), int(offset)]))
+        return self._run_user(lambda: self._df(sql, params + [int(limit), int(offset)]), flt)
 
     def row(self, row_id: int) -> dict | None:
         cols = list(ROW_COLUMNS)
@@ -233,7 +246,7 @@ class Store:
         sel = ", ".join(chr(34) + c + chr(34) for c in cols)
         while True:
             got = self._run_user(lambda: self._q(
-                f"SELECT {sel} FROM rows WHERE ({where}) AND id > ? ORDER BY id LIMIT ?", params + [last, batch]))
+                f"SELECT {sel} FROM rows WHERE ({where}) AND id > ? ORDER BY id LIMIT ?", params + [last, batch]), flt)
             if not got:
                 return
             yield [dict(zip(cols, r)) for r in got]
@@ -245,7 +258,7 @@ class Store:
         where, params = self._where(flt, dataset)
         sql = (f"SELECT {expr} AS v, count(*) AS n FROM rows WHERE {where} GROUP BY v "
                f"ORDER BY n DESC, v NULLS LAST LIMIT ?")
-        return self._run_user(lambda: self._q(sql, eparams + params + [int(limit)]))
+        return self._run_user(lambda: self._q(sql, eparams + params + [int(limit)]), flt)
 
     def distinct_estimate(self, column: str, dataset: str | None = None) -> int:
         expr, eparams = self._column_expr(column)
@@ -269,14 +282,14 @@ class Store:
         where, params = self._where(flt, dataset)
         lo_hi = self._run_user(lambda: self._q(
             f"SELECT min({expr}), quantile_cont({expr}, 0.99), max({expr}) FROM rows WHERE {where}",
-            eparams * 3 + params))[0]
+            eparams * 3 + params), flt)[0]
         if lo_hi[0] is None:
             return []
         lo, hi = float(lo_hi[0]), float(max(lo_hi[1], lo_hi[0] + 1))
         width = (hi - lo) / bins or 1.0
         sql = (f"SELECT least(floor(({expr} - ?) / ?), ?) AS b, count(*) FROM rows WHERE {where} "
                f"AND {expr} IS NOT NULL GROUP BY b ORDER BY b")
-        got = self._run_user(lambda: self._q(sql, eparams + [lo, width, bins - 1] + params + eparams))
+        got = self._run_user(lambda: self._q(sql, eparams + [lo, width, bins - 1] + params + eparams), flt)
         return [(lo + b * width, lo + (b + 1) * width if b < bins - 1 else float(lo_hi[2]), n) for b, n in got]
 
     def stats(self, flt: Filter | None = None, dataset: str | None = None) -> dict:
@@ -284,7 +297,7 @@ class Store:
         r = self._run_user(lambda: self._q(
             f"""SELECT count(*), count(DISTINCT dataset), sum(CASE WHEN is_duplicate THEN 1 ELSE 0 END),
                        avg(n_turns), median(instruction_chars), median(response_chars), sum(n_tokens)
-                FROM rows WHERE {where}""", params))[0]
+                FROM rows WHERE {where}""", params), flt)[0]
         keys = ["rows", "datasets", "duplicates", "avg_turns", "median_instruction_chars",
                 "median_response_chars", "tokens"]
         return {k: (v if v is not None else 0) for k, v in zip(keys, r)}
@@ -353,8 +366,7 @@ class _FileWriter:
 
     def merge_kinds(self, kinds: dict):
         for k, v in kinds.items():
-            old = self.extra_kinds.get(k)
-            self.extra_kinds[k] = v if old in (None, v) else ("float" if {old, v} <= {"int", "float"} else "text")
+            self.extra_kinds[k] = merge_kind(self.extra_kinds.get(k), v)
 
     def finish(self):
         c, m = self.cur, self.file_meta
@@ -368,7 +380,7 @@ class _FileWriter:
             formats = set(filter(None, (old[0] or "").split(","))) | self.formats
             kinds = orjson.loads(old[1] or "{}")
             for k, v in self.extra_kinds.items():
-                kinds[k] = v if kinds.get(k, v) == v else "text"
+                kinds[k] = merge_kind(kinds.get(k), v)
             c.execute("UPDATE datasets SET formats = ?, extra_kinds = ? WHERE name = ?",
                       [",".join(sorted(formats)), orjson.dumps(kinds).decode(), self.dataset])
         else:

@@ -21,11 +21,12 @@ from core.store import Store
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 SCRIPT = "<script>alert(1)</script>"
 IMAGE = "![x](http://127.0.0.1:9/x.png)"
+KEY = "![k](http://127.0.0.1:9/key.png)"  # an extra column whose *name* is hostile
 TIMEOUT = 60
 
 ALPACA = [
     {"instruction": "Translate 'hello' to French.", "input": "", "output": "Bonjour.", "category": "translate"},
-    {"instruction": SCRIPT, "input": "", "output": IMAGE, "category": "hostile"},
+    {"instruction": SCRIPT, "input": "", "output": IMAGE, "category": "hostile", KEY: "<b>x</b>"},
     {"instruction": "What is two plus two?", "input": "", "output": "Four.", "category": "math"},
     {"instruction": "Name a primary colour.", "input": "", "output": "Blue.", "category": "qa"},
     {"instruction": 5, "output": ["not", "text"]},  # wrong types: quarantined
@@ -88,7 +89,7 @@ def app(workspace, monkeypatch):
 
 def open_page(at: AppTest, page: str) -> AppTest:
     at.run()
-    at.switch_page(f"pages/{page}.py").run()
+    at.switch_page(f"views/{page}.py").run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 
@@ -145,7 +146,8 @@ def test_browse_page(app, workspace):
 def test_plots_page(app, workspace):
     at = open_page(app, "plots")
     assert sentence(at) == f"all rows: {workspace['total']:,} rows"
-    assert len(at.get("plotly_chart")) >= 6
+    charts = [n for n in at._tree if getattr(n, "type", "") == "plotly_chart"]
+    assert len(charts) == 8  # 3 histograms + 5 bar charts, nothing written twice by Streamlit "magic"
     at.toggle(key="plots_logy").set_value(True).run()
     assert not at.exception
 
@@ -222,7 +224,7 @@ def test_search_and_dataset_selector(app, workspace):
     at.button(key="clear_filter").click().run()
     assert sentence(at) == f"all rows in chats: {len(SHAREGPT)} rows"
     # the dataset choice follows to the other pages
-    at.switch_page("pages/plots.py").run()
+    at.switch_page("views/plots.py").run()
     assert sentence(at) == f"all rows in chats: {len(SHAREGPT)} rows"
 
 
@@ -245,8 +247,8 @@ def test_hostile_row_only_as_text(app, workspace):
     assert SCRIPT in texts and IMAGE in texts, texts
     for body in markdown_texts(at):
         assert SCRIPT not in body and IMAGE not in body and "127.0.0.1:9" not in body, body
-    for h in htmls(at):
-        assert "<script>alert" not in h and "127.0.0.1:9" not in h, h
+    for h in htmls(at):  # st.html shows markdown syntax literally; only live tags would matter
+        assert "<script>alert" not in h and "<img" not in h and "<b>x" not in h, h
     # the original record is shown verbatim as code
     assert any(SCRIPT in c.value for c in at.code)
     # search for the payload: the sentence shows it escaped, the table as data
@@ -258,6 +260,24 @@ def test_hostile_row_only_as_text(app, workspace):
         assert "<script>alert" not in h
     for body in markdown_texts(at):
         assert SCRIPT not in body and IMAGE not in body, body
+
+
+def test_hostile_column_name_is_inert(app):
+    for page in ("datasets", "browse", "plots", "export"):
+        at = open_page(app, page)
+        for body in markdown_texts(at):
+            assert "127.0.0.1:9" not in body, (page, body)
+        for h in htmls(at):  # st.html shows markdown syntax literally; only live tags would matter
+            assert "<b>x" not in h and "<img" not in h, (page, h)
+    at = open_page(app, "browse")
+    assert KEY in at.selectbox(key="fb_col").options
+    at.selectbox(key="fb_col").set_value(KEY)
+    at.selectbox(key="fb_op").set_value("not null")
+    at.button(key="fb_add").click().run()
+    assert not at.exception and not at.error
+    assert sentence(at) == f"{KEY} is not empty: 1 rows"
+    for body in markdown_texts(at):
+        assert "127.0.0.1:9" not in body, body
 
 
 def test_hostile_chip_and_error_are_inert(app):
@@ -313,6 +333,6 @@ def test_empty_workspace(tmp_path, monkeypatch):
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
     assert not at.exception
     for page in ("browse", "plots", "export"):
-        at.switch_page(f"pages/{page}.py").run()
+        at.switch_page(f"views/{page}.py").run()
         assert not at.exception
         assert at.info

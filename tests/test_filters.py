@@ -413,9 +413,6 @@ def test_invalid_regex_is_a_filter_error_without_sql(ws):
         assert "SELECT" not in msg and "regexp_matches" not in msg and "extra" not in msg, msg
 
 
-@pytest.mark.xfail(reason="core/store.py Store._run_user looks for 'regex' in DuckDB's message, which reads "
-                          "e.g. 'Invalid Input Error: missing ): (' -> 'a filter value could not be used: "
-                          "Invalid Input Error'", strict=False)
 def test_invalid_regex_message_says_regular_expression(ws):
     store, _ = ws
     for pat in BAD_REGEXES:
@@ -423,9 +420,6 @@ def test_invalid_regex_message_says_regular_expression(ws):
             count(store, Cond("instruction", "regex", pat))
 
 
-@pytest.mark.xfail(reason="core/store.py _FileWriter.finish and Store.extra_kinds merge int + float kinds of "
-                          "one extra key across files into 'text' (importer._merge_kind makes them 'float')",
-                   strict=False)
 def test_extra_kind_int_and_float_across_files_is_float(tmp_path):
     (tmp_path / "a.jsonl").write_text(json.dumps({"instruction": "q", "output": "a", "score": 1.5}) + "\n")
     (tmp_path / "b.jsonl").write_text(json.dumps({"instruction": "r", "output": "b", "score": 10}) + "\n")

@@ -11,6 +11,7 @@ import codecs
 import gzip
 import io
 import json
+import pickle
 import zlib
 from dataclasses import dataclass, field
 
@@ -21,6 +22,7 @@ import pytest
 import core.importer as importer
 import core.readers as readers
 import core.store as store_mod
+from core.formats import RowError
 from core.importer import import_paths
 from core.store import Store
 
@@ -214,6 +216,11 @@ CASES = [
          b'instruction,output\n"multi\nline question",short answer\nq2,"answer\n\nwith blank line"\n'
          b"q3,extra,field\nq4,fine\n",
          [(7, "(record)", "has 3 fields, the header has 2")], [2, 4, 8], format="alpaca"),
+    Case("csv_invalid_utf8_record", "a.csv",
+         b'instruction,output\nq1,a1\n"caf\xe9\nsecond line",a2\nq3,a3\n',
+         [(3, "(record)", "invalid UTF-8")], [2, 5]),
+    Case("csv_invalid_utf8_header", "a.csv", b"instr\xffuction,output\nq1,a1\n",
+         [(1, "(header)", "invalid UTF-8 in the header")], []),
     # --- Parquet (line = 1-based row number)
     Case("parquet_null_instruction", "a.parquet",
          parquet_bytes(pa.table({"instruction": ["q1", None, "q3"], "output": ["a1", "a2", "a3"]})),
@@ -406,5 +413,25 @@ def test_crash_mid_import_leaves_nothing_and_reimport_works(tmp_path, monkeypatc
         assert [r[0] for r in store._q("SELECT line FROM rows WHERE dataset = 'big' ORDER BY line")] == \
             [i for i in range(1, 13) if i != 5]
         assert len(store.files("big")) == 1
+    finally:
+        store.close()
+
+
+def test_bad_lines_survive_the_worker_processes(tmp_path, monkeypatch):
+    """Big files are read in worker processes: Items that already carry an error (bad UTF-8, NUL, bad JSON
+    among the sniffed records) are pickled to them and must arrive intact, not break the pool."""
+    it = readers.Item("f.jsonl", 3, "raw", None, RowError("(line)", "invalid UTF-8 at byte 2 of the line"))
+    back = pickle.loads(pickle.dumps(it))
+    assert (back.file, back.line, back.raw, back.error.field, back.error.reason) == (
+        "f.jsonl", 3, "raw", "(line)", "invalid UTF-8 at byte 2 of the line")
+    if hasattr(importer, "_Pool"):  # force the process pool for this small file
+        real_init = importer._Pool.__init__
+        monkeypatch.setattr(importer, "workers", lambda: 2)
+        monkeypatch.setattr(importer._Pool, "__init__", lambda self, enabled: real_init(self, True))
+    store, path, res = _import(tmp_path, "w.jsonl", jl(A(1), A(2), b'{"instruction": "caf\xe9"}',
+                                                       b'{"instruction": "a\x00b"}', '{"instruction": ', A(6)))
+    try:
+        assert sorted((e["line"], e["field"]) for e in res.errors) == [(3, "(line)"), (4, "(line)"), (5, "(record)")]
+        assert _loaded_lines(store) == [1, 2, 6]
     finally:
         store.close()

@@ -223,8 +223,7 @@ CSS = """<style>
 
 
 def page_setup(title: str):
-    """Start of every page: styles, messages left by callbacks (e.g. a filter that was refused), title.
-    (Done per page, not in app.py: AppTest reruns a page without the router when a pages/ folder exists.)"""
+    """Start of every page: styles, messages left by callbacks, title."""
     st.html(CSS)
     show_flash()
     st.title(title)
@@ -279,5 +278,5 @@ def no_data_notice() -> bool:
     if datasets():
         return False
     st.info("This workspace has no datasets yet. Import files on the Datasets page.")
-    st.page_link("pages/datasets.py", label="Go to Datasets")
+    st.page_link("views/datasets.py", label="Go to Datasets")
     return True

@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core.filters import FilterError
-from pages import _ui as ui
+from views import _ui as ui
 
 COLOR = "#4f6bed"
 
@@ -62,7 +62,10 @@ def bar_chart(column: str, title: str, logy: bool, limit: int = 20, sort_by_valu
     else:
         bar = go.Bar(x=labels, y=counts, marker_color=COLOR, hovertemplate="%{x}: %{y:,} rows<extra></extra>")
     fig = go.Figure(bar)
-    fig.update_xaxes(type="category") if not horizontal else fig.update_yaxes(type="category")
+    if horizontal:
+        fig.update_yaxes(type="category")
+    else:
+        fig.update_xaxes(type="category")
     _layout(fig, title, column, logy and not horizontal, height=max(320, 24 * len(got)) if horizontal else 320)
     if horizontal:
         fig.update_layout(xaxis_title="rows", yaxis_title=None)

@@ -7,8 +7,8 @@ import pandas as pd
 import streamlit as st
 
 from core.filters import OPS, Cond, FilterError, describe_cond
-from pages import _ui as ui
-from pages._detail import show_row
+from views import _ui as ui
+from views._detail import show_row
 
 PAGE_SIZES = (10, 25, 50, 100, 200)
 TABLE_COLS = ["id", "dataset", "format", "language", "n_turns", "instruction", "response", "instruction_chars",
@@ -85,7 +85,8 @@ def _facet_table(col: str):
     ui.html_text(col, "sift-facet")  # extra column names come from the data: never a markdown label
     st.dataframe(df, hide_index=True, width="stretch", key=key, selection_mode="single-row",
                  on_select=lambda k=key, c=col, vs=values: _on_facet(k, c, vs), height=min(38 + 35 * len(df), 250),
-                 column_config={"rows": st.column_config.NumberColumn(format="localized", width="small")})
+                 column_config={"value": st.column_config.TextColumn(width="medium"),
+                                "rows": st.column_config.NumberColumn(format="localized", width="small")})
 
 
 def facets():

@@ -11,7 +11,7 @@ from core.formats import FORMATS
 from core.importer import import_paths
 from core.readers import list_files
 from core.store import StoreError, safe_name
-from pages import _ui as ui
+from views import _ui as ui
 
 UPLOAD_SUFFIXES = (".jsonl.gz", ".json.gz", ".ndjson.gz", ".jsonl", ".json", ".ndjson", ".parquet", ".csv",
                    ".arrow", ".gz")
@@ -153,7 +153,7 @@ def quarantine_section():
                  hide_index=True, width="stretch")
     entries = store.quarantine(name, limit=1000)
     st.caption(f"First {len(entries):,} entries (download the CSV for all of them)")
-    st.dataframe(entries, hide_index=True, width="stretch", height=300)
+    st.dataframe(entries, hide_index=True, width="stretch", height=min(38 + 35 * max(len(entries), 1), 400))
     st.download_button("Download quarantine (CSV)", key="q_download", on_click="ignore",
                        data=lambda: store.quarantine(name).to_csv(index=False).encode("utf-8"),
                        file_name=f"{name}.quarantine.csv", mime="text/csv")
