@@ -2,14 +2,15 @@
 
 Run:  SIFT_WORKSPACE=./workspace streamlit run app.py
 
-The page scripts live in views/, not pages/: with a folder named pages/ next to app.py Streamlit starts in its
-old multipage mode until the first run of this router, so a deep link (/browse) opened first after a restart
-runs the page without the router, and every file in the folder (_ui.py too) becomes a page.
+Pages live in pages/ (thin UI over core/). With a pages/ folder next to app.py, Streamlit starts in its
+folder-based page mode until this router first runs; a deep link (/browse) opened first after a restart
+would run the page without the router. pages/_ui.page_setup detects that, runs this router and comes back
+to the page (sift_deeplink), and .streamlit/config.toml hides the folder-based sidebar list.
 """
 import streamlit as st
 
 from core.store import StoreError
-from views import _ui as ui
+from pages import _ui as ui
 
 st.set_page_config(page_title="Sift", layout="wide", page_icon=":material/search:")
 
@@ -19,10 +20,15 @@ except StoreError as e:  # e.g. the workspace is locked by a CLI command
     st.error(f"Cannot open the workspace: {ui.md(e)}")
     st.stop()
 
-nav = st.navigation([
-    st.Page("views/datasets.py", title="Datasets", icon=":material/table_rows:", default=True),
-    st.Page("views/browse.py", title="Browse", icon=":material/search:"),
-    st.Page("views/plots.py", title="Plots", icon=":material/bar_chart:"),
-    st.Page("views/export.py", title="Export", icon=":material/download:"),
-], position="top")
+PAGES = {
+    "datasets": st.Page("pages/datasets.py", title="Datasets", icon=":material/table_rows:", default=True),
+    "browse": st.Page("pages/browse.py", title="Browse", icon=":material/search:"),
+    "plots": st.Page("pages/plots.py", title="Plots", icon=":material/bar_chart:"),
+    "export": st.Page("pages/export.py", title="Export", icon=":material/download:"),
+}
+nav = st.navigation(list(PAGES.values()), position="top")
+st.session_state["sift_router"] = True
+deeplink = st.session_state.pop("sift_deeplink", None)
+if deeplink in PAGES and deeplink != "datasets":
+    st.switch_page(PAGES[deeplink])
 nav.run()  # each page starts with ui.page_setup() (styles + pending messages)

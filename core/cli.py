@@ -177,7 +177,8 @@ def demo(workspace: str = WS, rows: int = typer.Option(3000, "--rows")):
 
 def main():
     try:
-        app(standalone_mode=False)
+        rc = app(standalone_mode=False)  # in this mode click returns typer.Exit's code instead of raising
+        sys.exit(rc if isinstance(rc, int) else 0)
     except (FilterError, StoreError, FileNotFoundError, ValueError) as e:
         typer.echo(f"error: {e}", err=True)
         sys.exit(2)

@@ -250,6 +250,8 @@ def norm_sharegpt(rec: dict) -> list[Conv]:
         raise RowError("conversations", "required field is missing")
     system, turns = _turn_list(rec[key], key)
     sys_field = _text(rec, "system", required=False)
+    if sys_field and system and system != sys_field:  # both a system field and a leading system turn: keep both
+        turns.insert(0, ("system", system))
     system = sys_field or system
     _check_turns(turns, key)
     return [Conv(system, turns, None, _extra(rec, {key, "system"}))]
@@ -455,12 +457,12 @@ def normalise(rec, fmt: str) -> list[Conv]:
         return norm_tree(rec)
     if fmt not in NORMALISERS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    if fmt in PAIR_LAYOUTS or fmt == "preference":
-        # preference is a flag on the Alpaca/ShareGPT/messages layouts (as in LLaMA-Factory): a file can hold
-        # both kinds of record, e.g. an export of SFT rows and preference pairs together
+    # preference is a flag on the Alpaca/ShareGPT/messages layouts (as in LLaMA-Factory): one file can hold
+    # both kinds of record, e.g. an export of SFT rows and preference pairs together
+    paired = rec.get("chosen") is not None or rec.get("chosen_messages") is not None
+    if fmt in PAIR_LAYOUTS and paired and detect_record(rec) == "preference":
+        fmt = "preference"
+    elif fmt == "preference" and not paired and not isinstance(rec.get("output"), list):
         own = detect_record(rec)
-        if fmt in PAIR_LAYOUTS and own == "preference":
-            fmt = "preference"
-        elif fmt == "preference" and own in PAIR_LAYOUTS:
-            fmt = own
+        fmt = own if own in PAIR_LAYOUTS else fmt
     return NORMALISERS[fmt](rec)

@@ -135,7 +135,7 @@ def parse_json(text: str, line: int = 1):
     lenient = False  # True when Python's json (more lenient than orjson) produced the value
     try:
         rec = orjson.loads(text)
-    except orjson.JSONDecodeError as e:
+    except orjson.JSONDecodeError:
         # Python's decoder gives a precise position and message
         try:
             rec = json.loads(text)

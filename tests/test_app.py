@@ -50,9 +50,14 @@ MESSAGES = [
 ]
 
 
+BULK = [{"instruction": f"What is {i} squared?", "input": "", "output": str(i * i)} for i in range(30)]
+
+
 def write_inputs(folder: Path) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
-    files = {"alpaca": folder / "alpaca.json", "chats": folder / "chats.jsonl", "msgs": folder / "msgs.jsonl"}
+    files = {"alpaca": folder / "alpaca.json", "chats": folder / "chats.jsonl", "msgs": folder / "msgs.jsonl",
+             "bulk": folder / "bulk.jsonl"}
+    files["bulk"].write_text("".join(json.dumps(r) + "\n" for r in BULK), encoding="utf-8")
     files["alpaca"].write_text(json.dumps(ALPACA, indent=1), encoding="utf-8")
     files["chats"].write_text("".join(json.dumps(r) + "\n" for r in SHAREGPT), encoding="utf-8")
     files["msgs"].write_text("".join(json.dumps(r) + "\n" for r in MESSAGES), encoding="utf-8")
@@ -89,7 +94,7 @@ def app(workspace, monkeypatch):
 
 def open_page(at: AppTest, page: str) -> AppTest:
     at.run()
-    at.switch_page(f"views/{page}.py").run()
+    at.switch_page(f"pages/{page}.py").run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 
@@ -141,6 +146,30 @@ def test_browse_page(app, workspace):
     assert sentence(at) == f"all rows: {workspace['total']:,} rows"
     assert table_rows(at) == min(25, workspace["total"])
     assert at.get("text"), "row detail shows the turns as text"
+
+
+def test_browse_pagination(app, workspace):
+    at = open_page(app, "browse")
+    total = workspace["total"]
+    assert total > 25
+    pages = -(-total // 25)
+    assert f"page 1 of {pages} · rows 1–25 of {total}" in " ".join(htmls(at))
+    at.button(key="pg_next").click().run()
+    assert not at.exception
+    assert f"page 2 of {pages}" in " ".join(htmls(at))
+    assert table_rows(at) == min(25, total - 25)
+    at.button(key="pg_prev").click().run()
+    assert table_rows(at) == 25
+    at.selectbox(key="pg_size").set_value(10).run()
+    assert f"page 1 of {-(-total // 10)}" in " ".join(htmls(at)) and table_rows(at) == 10
+    at.number_input(key="pg_input").set_value(3).run()
+    assert f"page 3 of {-(-total // 10)}" in " ".join(htmls(at))
+    # the detail follows the rows of the shown page
+    ids = list(next(d for d in at.dataframe if "instruction" in d.value.columns).value["id"])
+    pick = next(s for s in at.selectbox if s.key and s.key.startswith("detail_pick_"))
+    assert pick.value == ids[0]
+    pick.set_value(ids[3]).run()
+    assert f"Row {ids[3]}" in " ".join(htmls(at))
 
 
 def test_plots_page(app, workspace):
@@ -224,7 +253,7 @@ def test_search_and_dataset_selector(app, workspace):
     at.button(key="clear_filter").click().run()
     assert sentence(at) == f"all rows in chats: {len(SHAREGPT)} rows"
     # the dataset choice follows to the other pages
-    at.switch_page("views/plots.py").run()
+    at.switch_page("pages/plots.py").run()
     assert sentence(at) == f"all rows in chats: {len(SHAREGPT)} rows"
 
 
@@ -333,6 +362,6 @@ def test_empty_workspace(tmp_path, monkeypatch):
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
     assert not at.exception
     for page in ("browse", "plots", "export"):
-        at.switch_page(f"views/{page}.py").run()
+        at.switch_page(f"pages/{page}.py").run()
         assert not at.exception
         assert at.info

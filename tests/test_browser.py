@@ -56,14 +56,14 @@ def payloads(port: int) -> list[str]:
         f"<script>fetch('{u}/script');alert('xss')</script>",
         f"<img src=x onerror=\"fetch('{u}/onerror');alert(1)\">",
         f"![tracker]({u}/markdown-image.png)",
-        f"[click me](javascript:alert(document.cookie))",
+        "[click me](javascript:alert(document.cookie))",
         f"<iframe src=\"{u}/iframe\"></iframe>",
         f"<svg onload=\"fetch('{u}/svg')\"><circle r=5 /></svg>",
         f"<style>@import url('{u}/css');body{{background:url('{u}/bg')}}</style>",
         f"<a href=\"{u}/link\" onmouseover=\"alert(2)\">hover</a>",
         f"<object data=\"{u}/object\"></object><embed src=\"{u}/embed\">",
         f"<link rel=stylesheet href=\"{u}/link.css\"><meta http-equiv=refresh content=\"0;url={u}/meta\">",
-        f"<video><source onerror=\"alert(3)\"></video><body onload=alert(4)>",
+        "<video><source onerror=\"alert(3)\"></video><body onload=alert(4)>",
         f"\"><script src=\"{u}/src.js\"></script>",
     ]
 
@@ -154,7 +154,8 @@ def test_binds_loopback_only(served):
         socket.create_connection((addrs.pop(), served["port"]), timeout=1)
 
 
-@pytest.mark.parametrize("path,expect", [("", "12 rows"), ("browse", "12 rows"), ("plots", "12 rows"),
+# /browse first: a deep link opened on a fresh server must still come up inside the router (top nav)
+@pytest.mark.parametrize("path,expect", [("browse", "12 rows"), ("", "12 rows"), ("plots", "12 rows"),
                                          ("export", "12 rows")])
 def test_pages_render_payloads_as_text(served, browser, path, expect):
     ctx, page, events = _open(browser, f"{served['url']}/{path}")
@@ -165,6 +166,9 @@ def test_pages_render_payloads_as_text(served, browser, path, expect):
             page.screenshot(path=str(ROOT / ".pytest_cache" / f"browser-{path or 'home'}.png"))
             pytest.fail(f"{expect!r} never shown on /{path}; page text: {page.inner_text('body')[:1500]!r}")
         body = page.inner_text("body")
+        for title in ("Datasets", "Browse", "Plots", "Export"):  # the router's navigation is there
+            assert title in body, title
+        assert "_ui" not in body and "_detail" not in body  # helper modules never listed as pages
         assert "Traceback" not in body and "Error" not in body.split("\n")[0]
         # payload tags never become live DOM elements
         for sel in ["script[src*='127.0.0.1']", "iframe[src*='127.0.0.1']", "img[src*='127.0.0.1']",

@@ -411,7 +411,7 @@ def test_export_names_are_refused_or_sanitised(tmp_path, crafted):
 def _cli(*args, ok=True):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
     p = subprocess.run([sys.executable, "-m", "core", *args], cwd=REPO, env=env, capture_output=True, text=True,
-                       timeout=300)
+                       timeout=300, check=False)
     assert "Traceback" not in p.stderr + p.stdout, p.stderr
     if ok:
         assert p.returncode == 0, p.stderr
@@ -495,3 +495,73 @@ def test_cli_user_mistakes(cli_ws, args):
     assert len(err) == 1 and err[0].startswith("error: "), p.stderr
     assert not (cli_ws.parent / "x.jsonl").exists() and not (ws / "exports" / "x.jsonl").exists()
     assert not (cli_ws.parent / "does-not-exist").exists()
+
+
+# ------------------------------------------------------------------ fixes behind the round trips
+
+def test_parquet_writer_keeps_late_keys_and_mixed_types(tmp_path):
+    """One schema over all records: a key first seen after the first 5,000 records is kept (it used to be
+    dropped), and a column that is an object in some rows and a list in others is written as JSON text."""
+    import pyarrow.parquet as pq
+
+    from core.export import _write_parquet
+    recs = [{"instruction": f"q{i}", "output": "a"} for i in range(5500)]
+    recs += [{"instruction": "late", "output": "a", "history": [["u", "v"]], "mixed": {"k": 1}, "empty": {}},
+             {"instruction": "late2", "output": "a", "mixed": [1, 2], "empty": {}}]
+    out = tmp_path / "x.parquet"
+    assert _write_parquet(str(out), iter(recs), "alpaca") == len(recs)
+    rows = pq.read_table(out).to_pylist()
+    assert len(rows) == len(recs) and rows[0]["history"] is None
+    assert rows[5500]["history"] == [["u", "v"]]
+    assert json.loads(rows[5500]["mixed"]) == {"k": 1} and json.loads(rows[5501]["mixed"]) == [1, 2]
+    assert rows[5500]["empty"] == "{}"
+
+
+def test_tool_calls_are_canonical_across_formats():
+    """The same call gives the same turn whether it comes as OpenAI tool_calls (arguments as JSON text) or a
+    ShareGPT function_call value (arguments as JSON text or as an object); text said with a call is kept."""
+    from core.formats import normalise
+    oa = normalise({"messages": [
+        {"role": "user", "content": "Weather?"},
+        {"role": "assistant", "content": "Checking.", "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "w", "arguments": "{\"city\": \"Oslo\"}"}}]}]},
+        "messages")[0].turns
+    sg_text = normalise({"conversations": [
+        {"from": "human", "value": "Weather?"}, {"from": "gpt", "value": "Checking."},
+        {"from": "function_call", "value": "{\"name\": \"w\", \"arguments\": \"{\\\"city\\\": \\\"Oslo\\\"}\"}"}]},
+        "sharegpt")[0].turns
+    sg_obj = normalise({"conversations": [
+        {"from": "human", "value": "Weather?"}, {"from": "gpt", "value": "Checking."},
+        {"from": "function_call", "value": "{\"name\": \"w\", \"arguments\": {\"city\": \"Oslo\"}}"}]},
+        "sharegpt")[0].turns
+    assert oa == sg_text == sg_obj == [("user", "Weather?"), ("assistant", "Checking."),
+                                       ("function_call", '{"name":"w","arguments":{"city":"Oslo"}}')]
+
+
+def test_preference_and_sft_records_share_a_file():
+    """Preference is a flag on the Alpaca / ShareGPT / messages layouts: a file detected as one holds both."""
+    from core.formats import RowError, normalise
+    c = normalise({"instruction": "q", "input": "", "chosen": "good", "rejected": "bad"}, "alpaca")[0]
+    assert c.turns == [("user", "q"), ("assistant", "good")] and c.rejected == [("assistant", "bad")]
+    c = normalise({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}],
+                   "chosen": None, "rejected": None}, "preference")[0]  # Parquet: absent keys are null
+    assert c.turns == [("user", "q"), ("assistant", "a")] and c.rejected is None
+    # HH transcripts: an empty reply is an empty turn, and pairs must share their first turn
+    with pytest.raises(RowError) as e:
+        normalise({"chosen": "\n\nHuman: hi\n\nAssistant: ", "rejected": "\n\nHuman: hi\n\nAssistant: no"},
+                  "preference")
+    assert (e.value.field, e.value.reason) == ("chosen[1]", "turn content is empty (Assistant turn 2 of the transcript)")
+    with pytest.raises(RowError):
+        normalise({"chosen": "\n\nHuman: a\n\nAssistant: b", "rejected": "\n\nHuman: z\n\nAssistant: c"},
+                  "preference")
+
+
+def test_sharegpt_system_field_and_system_turn_both_kept():
+    from core.export import to_messages, to_sharegpt
+    from core.formats import normalise
+    c = normalise({"system": "A", "conversations": [{"from": "system", "value": "B"}, {"from": "human", "value": "q"},
+                                                     {"from": "gpt", "value": "a"}]}, "sharegpt")[0]
+    assert c.system == "A" and c.turns == [("system", "B"), ("user", "q"), ("assistant", "a")]
+    row = {"system": c.system, "turns": [{"role": r, "content": t} for r, t in c.turns], "rejected": None}
+    assert normalise(to_sharegpt(row), "sharegpt")[0] == c
+    assert normalise(to_messages(row), "messages")[0] == c

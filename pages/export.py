@@ -9,7 +9,7 @@ import streamlit as st
 from core.export import AS, export_rows
 from core.filters import FilterError
 from core.store import StoreError
-from views import _ui as ui
+from pages import _ui as ui
 
 TYPES = ("jsonl", "parquet", "csv")
 MIME = {"jsonl": "application/jsonl", "parquet": "application/vnd.apache.parquet", "csv": "text/csv"}

@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core.filters import FilterError
-from views import _ui as ui
+from pages import _ui as ui
 
 COLOR = "#4f6bed"
 

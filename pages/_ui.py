@@ -5,9 +5,11 @@ State kept in st.session_state (plain keys, not widget keys, so it survives page
   sift_dataset  the selected dataset name, or None for all
   sift_nonce    bumped on every filter change; widget keys that must reset with the filter include it
   sift_flash    [(kind, message)] shown once at the top of the next run
+  sift_filter_error  the message of a refused filter, shown under the filter bar
 
-Dataset text is untrusted: it is only ever shown through st.text / st.code / st.dataframe / st.json, or
-through st.html after html.escape. Nothing here passes dataset text to st.markdown or to a widget label.
+Dataset text is untrusted: it is only ever shown through st.text / st.code / st.dataframe / st.json /
+selectbox and multiselect options, or through st.html after html.escape. Messages that may quote it
+(errors) go through md(), which makes markdown inert. Widget labels never contain it.
 """
 from __future__ import annotations
 
@@ -224,6 +226,11 @@ CSS = """<style>
 
 def page_setup(title: str):
     """Start of every page: styles, messages left by callbacks, title."""
+    if not st.session_state.get("sift_router"):
+        # A deep link opened before the router ever ran (Streamlit starts in its folder-based page mode
+        # when pages/ exists): run the router first, then come back to this page through it.
+        st.session_state["sift_deeplink"] = title.lower()
+        st.switch_page("app.py")
     st.html(CSS)
     show_flash()
     st.title(title)
@@ -278,5 +285,5 @@ def no_data_notice() -> bool:
     if datasets():
         return False
     st.info("This workspace has no datasets yet. Import files on the Datasets page.")
-    st.page_link("views/datasets.py", label="Go to Datasets")
+    st.page_link("pages/datasets.py", label="Go to Datasets")
     return True

@@ -11,7 +11,7 @@ from core.formats import FORMATS
 from core.importer import import_paths
 from core.readers import list_files
 from core.store import StoreError, safe_name
-from views import _ui as ui
+from pages import _ui as ui
 
 UPLOAD_SUFFIXES = (".jsonl.gz", ".json.gz", ".ndjson.gz", ".jsonl", ".json", ".ndjson", ".parquet", ".csv",
                    ".arrow", ".gz")
@@ -55,7 +55,7 @@ def datasets_table():
         "quarantined": st.column_config.NumberColumn(format="localized"),
         "duplicates": st.column_config.NumberColumn(format="localized")})
     total = sum(d["rows"] for d in ds)
-    st.caption(f"{len(ds)} datasets, {total:,} rows in {ui.workspace()}")
+    st.caption(ui.md(f"{len(ds)} datasets, {total:,} rows in {ui.workspace()}"))
     with st.expander("Files"):
         files = ui.store().files()
         st.dataframe(pd.DataFrame(files), hide_index=True, width="stretch")

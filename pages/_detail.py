@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from views._ui import esc
+from pages._ui import esc
 
 RAW_SHOW = 200_000  # characters of the original record shown (the rest is cut, with a note)
 PROV = ["dataset", "format", "file", "line", "hash", "language", "n_tokens", "n_turns", "n_messages",

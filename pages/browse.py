@@ -7,8 +7,8 @@ import pandas as pd
 import streamlit as st
 
 from core.filters import OPS, Cond, FilterError, describe_cond
-from views import _ui as ui
-from views._detail import show_row
+from pages import _ui as ui
+from pages._detail import show_row
 
 PAGE_SIZES = (10, 25, 50, 100, 200)
 TABLE_COLS = ["id", "dataset", "format", "language", "n_turns", "instruction", "response", "instruction_chars",
