@@ -124,7 +124,8 @@ def column_kind(name: str, extra_kinds: dict) -> tuple[str, bool]:
         return COLUMN_KINDS[name], False
     if name in extra_kinds:
         return extra_kinds[name], True
-    known = ", ".join(list(COLUMN_KINDS) + sorted(extra_kinds)[:20])
+    extras = [f"extra.{k}" if k in COLUMN_KINDS else k for k in sorted(extra_kinds)]  # shadowed names need extra.
+    known = ", ".join(list(COLUMN_KINDS) + extras[:30]) + (f" and {len(extras) - 30} more" if len(extras) > 30 else "")
     raise FilterError(f"unknown column {name!r}; columns are: {known}")
 
 
