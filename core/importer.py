@@ -13,7 +13,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from core import oasst
-from core.formats import FORMATS, RowError, detect, normalise
+from core.formats import FORMATS, RowError, detect, detect_record, normalise
 from core.readers import list_files, read_file
 from core.rows import ROW_COLUMNS, conv_row, conversation_text, derive_batch, workers
 from core.store import Store, StoreError, safe_name
@@ -86,17 +86,17 @@ def _merge_kind(kinds: dict, extra: dict):
             kinds[k] = "text"
 
 
-def process_chunk(items: list, fmt: str, dataset: str) -> tuple:
+def process_chunk(items: list, fmt: str, dataset: str, auto: bool = False) -> tuple:
     """Worker: Items -> (Arrow table of rows without ids, quarantine entries, extra-column kinds).
     Parsing (lazy JSONL), normalising, hashing, token counts and language all happen here."""
     rows, quarantine, kinds = [], [], {}
-    for it, res in _convs((i.parse() for i in items), fmt):
+    for it, res, used in _convs((i.parse() for i in items), fmt, auto):
         if isinstance(res, RowError):
             quarantine.append((it.file, it.line, res.field, res.reason, it.raw))
             continue
         for conv in res:
             r = conv_row(conv)
-            r.update(id=0, dataset=dataset, format=fmt, file=it.file, line=it.line, raw=it.raw,
+            r.update(id=0, dataset=dataset, format=used, file=it.file, line=it.line, raw=it.raw,
                      is_duplicate=False, dup_count=1)
             if conv.extra:
                 _merge_kind(kinds, conv.extra)
@@ -148,8 +148,9 @@ def _items_with_format(items, fmt: str):
     return detect(recs), itertools.chain(head, items)
 
 
-def _convs(items, fmt: str):
-    """Yield (item, [Conv] | RowError)."""
+def _convs(items, fmt: str, auto: bool = False):
+    """Yield (item, [Conv] | RowError, format used). With ``auto``, a record that does not fit the file's
+    format but has the fields of another one is read as that one (files mixing formats)."""
     if fmt == "oasst":
         flat, other = [], []
         for it in items:
@@ -158,15 +159,28 @@ def _convs(items, fmt: str):
             else:
                 other.append(it)
         for it in other:
-            yield it, (it.error if it.error else _safe_norm(it.rec, fmt))
+            yield (it, *_norm_item(it, fmt, auto))
         by_raw = {}
         for it in flat:
             by_raw[it.line] = it
         for line, raw, res in oasst.assemble_flat([(i.line, i.raw, i.rec) for i in flat]):
-            yield by_raw[line], (res if isinstance(res, RowError) else [res])
+            yield by_raw[line], (res if isinstance(res, RowError) else [res]), fmt
         return
     for it in items:
-        yield it, (it.error if it.error else _safe_norm(it.rec, fmt))
+        yield (it, *_norm_item(it, fmt, auto))
+
+
+def _norm_item(it, fmt: str, auto: bool):
+    if it.error:
+        return it.error, fmt
+    res = _safe_norm(it.rec, fmt)
+    if auto and isinstance(res, RowError):
+        own = detect_record(it.rec)
+        if own and own != fmt:
+            alt = _safe_norm(it.rec, own)
+            if not isinstance(alt, RowError):
+                return alt, own
+    return res, fmt
 
 
 def _safe_norm(rec, fmt):
@@ -227,7 +241,7 @@ def import_file(store: Store, path: Path, dataset: str, fmt: str, result: Import
                 progress(display, w.rows)
 
         for chunk in chunks:
-            pending.append(pool.submit(chunk, ffmt, dataset))
+            pending.append(pool.submit(chunk, ffmt, dataset, fmt == "auto"))
             while len(pending) > 2 * workers():
                 consume(pending.popleft())
         while pending:

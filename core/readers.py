@@ -482,40 +482,75 @@ def read_csv(path: Path, name: str):
     if bad_utf8 and any(_BAD_BYTE.search(h) for h in header):
         yield Item(name, 1, "", error=RowError("(header)", "invalid UTF-8 in the header line; re-save the CSV as UTF-8"))
         return
+    records = []  # (line, values) or an error Item, in file order
     prev_end = reader.line_num
     while True:
         start = prev_end + 1
         try:
             values = next(reader)
         except StopIteration:
-            return
+            break
         except csv.Error as e:
-            yield Item(name, start, "", error=RowError("(record)", f"invalid CSV: {e}"))
-            return
+            records.append(Item(name, start, "", error=RowError("(record)", f"invalid CSV: {e}")))
+            break
         prev_end = reader.line_num
         if not values or values == [""]:
             continue
         if bad_utf8 and any(_BAD_BYTE.search(v) for v in values):
             raw = ",".join(values)[:2000].encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-            yield Item(name, start, raw, error=RowError("(record)", "invalid UTF-8 in this record; re-save the CSV as UTF-8"))
+            records.append(Item(name, start, raw,
+                                error=RowError("(record)", "invalid UTF-8 in this record; re-save the CSV as UTF-8")))
             continue
         if len(values) != len(header):
-            yield Item(name, start, ",".join(values)[:2000],
-                       error=RowError("(record)", f"has {len(values)} fields, the header has {len(header)}"))
+            records.append(Item(name, start, ",".join(values)[:2000],
+                                error=RowError("(record)", f"has {len(values)} fields, the header has {len(header)}")))
             continue
+        records.append((start, values))
+    json_cols = _json_columns(header, [r[1] for r in records if isinstance(r, tuple)])
+    for r in records:
+        if isinstance(r, Item):
+            yield r
+            continue
+        start, values = r
         rec = {k: v for k, v in zip(header, values) if v != ""}  # an empty cell is a missing value
-        for k, v in rec.items():  # cells holding JSON lists/objects (e.g. exported conversations)
-            if v[:1] in ("[", "{") and v[-1:] in ("]", "}"):
-                try:
-                    rec[k] = orjson.loads(v)
-                except orjson.JSONDecodeError:
-                    pass
+        for k in json_cols.intersection(rec):
+            rec[k] = orjson.loads(rec[k])
         raw = orjson.dumps(rec).decode()
         try:
             _check_sizes(rec)
             yield Item(name, start, raw, rec)
         except RowError as e:
             yield Item(name, start, raw[:2000], error=e)
+
+
+# fields that hold text in every format: a cell like '["a", "b"]' there is an answer, not a list
+CSV_TEXT_FIELDS = {"instruction", "input", "output", "response", "completion", "question", "answer", "system",
+                   "query", "target", "targets", "inputs", "std_answer", "text", "content", "value"}
+
+
+def _json_columns(header: list, rows: list) -> set:
+    """Columns whose every non-empty cell is a JSON list or object (e.g. exported conversations), except the
+    text fields of the formats; a column with some JSON-looking text among plain text stays text too."""
+    cols = set()
+    for i, k in enumerate(header):
+        if k in CSV_TEXT_FIELDS:
+            continue
+        seen = False
+        for values in rows:
+            v = values[i]
+            if not v:
+                continue
+            if v[:1] not in ("[", "{") or v[-1:] not in ("]", "}"):
+                break
+            try:
+                orjson.loads(v)
+            except orjson.JSONDecodeError:
+                break
+            seen = True
+        else:
+            if seen:
+                cols.add(k)
+    return cols
 
 
 def read_file(path: Path, display: str | None = None, lazy: bool = False):

@@ -284,8 +284,6 @@ def test_converted_records_look_right(src, tmp_path):
     assert first_dpo["rejected"][0]["content"] == rec["rejected"]["value"]
 
 
-@pytest.mark.xfail(strict=True, reason="core/readers.py read_csv parses any text cell that looks like JSON "
-                                       "(an Alpaca output '[\"a\", \"b\"]' comes back as a list)")
 def test_csv_round_trip_keeps_json_looking_text(crafted, fresh):
     s = fresh()
     import_paths(s, [str(crafted / "json_looking.json")], name="jl")
