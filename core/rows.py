@@ -126,35 +126,72 @@ def _bert_words(t: str) -> list[str]:
     return words.findall(t)
 
 
-class _WordCounts(dict):
-    def __missing__(self, word):
-        if len(self) > 2_000_000:
-            self.clear()
-        n = len(default_tokenizer().encode(word, add_special_tokens=False).ids)
-        self[word] = n
-        return n
+_WORDS: dict[str, int] = {}  # word -> WordPiece count, per process
 
 
-_WORDS = _WordCounts()
+@lru_cache(maxsize=1)
+def _wordpiece():
+    """(vocab, max word length) of the default tokenizer's WordPiece model."""
+    import json as _json
+    model = _json.loads(default_tokenizer().to_str())["model"]
+    assert model["type"] == "WordPiece" and model["continuing_subword_prefix"] == "##"
+    return set(model["vocab"]), int(model.get("max_input_chars_per_word", 100))
+
+
+def _pieces(word: str) -> int:
+    """WordPiece count of one normalised word: greedy longest-match-first, as the tokenizer does; a word
+    that cannot be covered, or is longer than the limit, is one [UNK]."""
+    vocab, limit = _wordpiece()
+    n = len(word)
+    if n > limit:
+        return 1
+    start, count = 0, 0
+    while start < n:
+        end = n
+        while end > start:
+            sub = word[start:end] if start == 0 else "##" + word[start:end]
+            if sub in vocab:
+                break
+            end -= 1
+        else:
+            return 1
+        count += 1
+        start = end
+    return count
+
+
+def _learn(words: set):
+    """Count the WordPieces of words not seen before (a tokenizer call per word would cost ~30 us)."""
+    if len(_WORDS) > 2_000_000:
+        _WORDS.clear()
+    for w in words:
+        if w not in _WORDS:
+            _WORDS[w] = _pieces(w)
 
 
 def count_tokens(texts: list[str]) -> list[int]:
     """Token counts with the default embedder's tokenizer (no special tokens, no truncation)."""
     out = [0] * len(texts)
-    slow = []
-    get = _WORDS.__getitem__
+    slow, split = [], []
     for i, t in enumerate(texts):
         if "[" in t and _SPECIAL.search(t):  # added tokens like [CLS] match whole in raw text
             slow.append(i)
         elif t.isascii():
-            if not _ASCII_CONTROL.search(t):
-                out[i] = sum(map(get, _ASCII_WORD.findall(t.lower())))
-                continue
-            slow.append(i)
+            if _ASCII_CONTROL.search(t):
+                slow.append(i)
+            else:
+                split.append((i, _ASCII_WORD.findall(t.lower())))
         elif not _ASTRAL.search(t):
-            out[i] = sum(map(get, _bert_words(t)))
+            split.append((i, _bert_words(t)))
         else:
             slow.append(i)
+    seen: set = set()
+    for _, words in split:
+        seen.update(words)
+    _learn(seen)
+    get = _WORDS.__getitem__
+    for i, words in split:
+        out[i] = sum(map(get, words))
     if slow:
         tok = default_tokenizer()
         enc = getattr(tok, "encode_batch_fast", tok.encode_batch)
@@ -163,6 +200,7 @@ def count_tokens(texts: list[str]) -> list[int]:
     return out
 
 
+_LETTER = re.compile(r"[^\W\d_]")
 LANG_CHARS = 300  # language is identified on the first characters of instruction + response
 
 
@@ -171,7 +209,7 @@ def detect_languages(texts: list[str]) -> list[str]:
     '' for texts without letters."""
     from core.fastlang import classify_many
     cut = [t[:LANG_CHARS] for t in texts]
-    has = [i for i, t in enumerate(cut) if any(ch.isalpha() for ch in t)]
+    has = [i for i, t in enumerate(cut) if _LETTER.search(t)]
     out = [""] * len(texts)
     for i, lang in zip(has, classify_many([cut[i] for i in has])):
         out[i] = lang

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import re
 import threading
 from pathlib import Path
@@ -60,6 +61,7 @@ class StoreError(RuntimeError):
 
 
 class Store:
+    TEXT_CACHE_MIN_ROWS = 50_000  # from this size on, text filters' matching ids are cached per version
     def __init__(self, workspace: str | Path, read_only: bool = False):
         self.workspace = Path(workspace).resolve()
         self.workspace.mkdir(parents=True, exist_ok=True)
@@ -77,9 +79,23 @@ class Store:
         if not read_only:
             for s in SCHEMA:
                 self._con.execute(s)
+        # bounded memory: DuckDB spills past this (imports of a million rows stay within a few GB in all)
+        self._con.execute("SET memory_limit = ?", [os.environ.get("SIFT_DUCKDB_MEMORY", "1GB")])
+        self._con.execute("SET preserve_insertion_order = true")
         self._con.execute("SET enable_external_access = false")
         self._con.execute("SET lock_configuration = true")
         self._extra_cache: tuple[int, dict] | None = None
+        self._id_keys: dict = {}  # (version, text filter) -> registered table name
+        self._id_tables: dict = {}  # name -> Arrow table of ids
+        self._id_seq = 0
+        self._big_cache: tuple[int, int] | None = None
+
+    def _big(self) -> bool:
+        """Whether the workspace is large enough for text filters to be worth caching (≥ 50,000 rows)."""
+        v = self.version
+        if not self._big_cache or self._big_cache[0] != v:
+            self._big_cache = (v, int(self._q("SELECT count(*) FROM rows")[0][0]))
+        return self._big_cache[1] >= self.TEXT_CACHE_MIN_ROWS
 
     # ------------------------------------------------------------------ plumbing
     def close(self):
@@ -89,12 +105,18 @@ class Store:
     def _cur(self):
         return self._con.cursor()
 
+    def _cursor_for(self, sql: str):
+        c = self._cur()
+        for name in re.findall(r"_sift_ids_\d+", sql):  # cached id sets of text filters (see _text_ids)
+            c.register(name, self._id_tables[name])
+        return c
+
     def _q(self, sql: str, params=None) -> list:
-        with self._cur() as c:
+        with self._cursor_for(sql) as c:
             return c.execute(sql, params or []).fetchall()
 
     def _df(self, sql: str, params=None):
-        with self._cur() as c:
+        with self._cursor_for(sql) as c:
             return c.execute(sql, params or []).df()
 
     @property
@@ -188,9 +210,38 @@ class Store:
         self._extra_cache = (v, kinds)
         return kinds
 
+    def _text_ids(self, text_flt: Filter) -> str:
+        """Name of a registered Arrow table holding the ids that match a text filter (search, contains,
+        regex). Text conditions scan every string; the table, three facets and the plots of one filter
+        would scan them again and again, so the matching ids are computed once per store version."""
+        key = (self.version, orjson.dumps(text_flt.to_dict()).decode())
+        with self._lock:
+            name = self._id_keys.get(key)
+            if name:
+                return name
+        where, params = text_flt.to_sql(self.extra_kinds())
+        with self._cur() as c:
+            ids = pa.table({"id": c.execute(f"SELECT id FROM rows WHERE {where}", params).fetchnumpy()["id"]})
+        with self._lock:
+            self._id_seq += 1
+            name = f"_sift_ids_{self._id_seq}"
+            self._id_keys[key] = name
+            self._id_tables[name] = ids
+            while len(self._id_keys) > 32:  # keep the 32 most recent filters
+                old = next(iter(self._id_keys))
+                self._id_tables.pop(self._id_keys.pop(old), None)
+        return name
+
     def _where(self, flt: Filter | None, dataset: str | None = None) -> tuple[str, list]:
         flt = flt or Filter()
-        where, params = flt.to_sql(self.extra_kinds())
+        text = tuple(c for c in flt.conds if c.op in ("contains", "regex"))
+        if (text or flt.search) and self._big():
+            name = self._text_ids(Filter(text, flt.search))
+            rest = Filter(tuple(c for c in flt.conds if c not in text), "", flt.ids)
+            where, params = rest.to_sql(self.extra_kinds())
+            where = f"({where}) AND id IN (SELECT id FROM {name})"
+        else:
+            where, params = flt.to_sql(self.extra_kinds())
         if dataset:
             where, params = f"({where}) AND dataset = ?", params + [dataset]
         return where, params

@@ -647,3 +647,32 @@ def test_rows_table_intact_after_fuzz(ws):
     store, _ = ws
     assert store._q("SELECT count(*) FROM rows")[0][0] == N_ROWS
     assert store._q("SELECT count(*) FROM datasets")[0][0] == 1
+
+
+# ------------------------------------------------------------------ cached text-filter ids (large workspaces)
+
+def test_text_filter_cache_gives_same_answers_and_never_goes_stale(tmp_path, monkeypatch):
+    rows = [{"instruction": f"Explain {w} number {i}", "output": f"About {w}: {'%' if i % 3 else '_'} {i}"}
+            for i, w in enumerate(["water", "Water", "WATER", "fire", "earth"] * 20)]
+    src = tmp_path / "a.jsonl"
+    src.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    store = Store(tmp_path / "ws")
+    try:
+        import_paths(store, [str(src)], name="a")
+        flts = [Filter((), "water"), Filter((Cond("instruction", "contains", "WATER"),)),
+                Filter((Cond("response", "regex", "^About (fire|earth)"), Cond("n_turns", "=", 1))),
+                Filter((Cond("instruction", "contains", "number 1"),), "about"), Filter((), "%"), Filter((), "_")]
+        plain = [(store.count(f), store.facet("dataset", f), list(store.rows(f, limit=500)["id"])) for f in flts]
+        monkeypatch.setattr(Store, "TEXT_CACHE_MIN_ROWS", 0)
+        for _ in range(2):  # second pass is served from the cache
+            cached = [(store.count(f), store.facet("dataset", f), list(store.rows(f, limit=500)["id"])) for f in flts]
+            assert cached == plain
+        assert store._id_keys, "the cache was not used"
+        assert plain[0][0] == 60 and plain[4][0] == 100 - 34 and plain[5][0] == 34
+        # a new import bumps the version: the cached ids of the old version are not reused
+        src2 = tmp_path / "b.jsonl"
+        src2.write_text(json.dumps({"instruction": "more water", "output": "x"}) + "\n")
+        import_paths(store, [str(src2)], name="b")
+        assert store.count(flts[0]) == 61
+    finally:
+        store.close()
