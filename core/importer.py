@@ -13,7 +13,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from core import oasst
-from core.formats import FORMATS, RowError, detect, detect_record, normalise
+from core.formats import FORMATS, RowError, detect, detect_record, has_format_keys, normalise
 from core.readers import list_files, read_file
 from core.rows import ROW_COLUMNS, conv_row, conversation_text, derive_batch, workers
 from core.store import Store, StoreError, safe_name
@@ -96,7 +96,10 @@ def process_chunk(items: list, fmt: str, dataset: str, auto: bool = False) -> tu
             continue
         for conv in res:
             r = conv_row(conv)
-            r.update(id=0, dataset=dataset, format=used, file=it.file, line=it.line, raw=it.raw,
+            # preference is a flag on the SFT layouts: a pair inside an SFT file is a preference row, and so on
+            kind = "preference" if conv.rejected else (used if used != "preference" else
+                                                        detect_record(it.rec) or used)
+            r.update(id=0, dataset=dataset, format=kind, file=it.file, line=it.line, raw=it.raw,
                      is_duplicate=False, dup_count=1)
             if conv.extra:
                 _merge_kind(kinds, conv.extra)
@@ -174,7 +177,7 @@ def _norm_item(it, fmt: str, auto: bool):
     if it.error:
         return it.error, fmt
     res = _safe_norm(it.rec, fmt)
-    if auto and isinstance(res, RowError):
+    if auto and isinstance(res, RowError) and isinstance(it.rec, dict) and not has_format_keys(it.rec, fmt):
         own = detect_record(it.rec)
         if own and own != fmt:
             alt = _safe_norm(it.rec, own)
