@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import itertools
 import time
 from collections import deque
@@ -18,7 +19,7 @@ from core.readers import list_files, read_file
 from core.rows import ROW_COLUMNS, conv_row, conversation_text, derive_batch, workers
 from core.store import Store, StoreError, safe_name
 
-BATCH = 10_000  # records per worker task (one Arrow batch)
+BATCH = int(os.environ.get("SIFT_IMPORT_BATCH", "10000"))  # records per worker task (one Arrow batch, one commit)
 SNIFF = 200
 _SCHEMA = None
 

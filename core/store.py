@@ -76,9 +76,12 @@ class Store:
                 raise StoreError(f"workspace {self.workspace} is open in another process (the app or a CLI "
                                  f"command); close it first") from None
             raise StoreError(f"cannot open {self.path}: {msg}") from None
+        self.recovered_rows = 0
         if not read_only:
             for s in SCHEMA:
                 self._con.execute(s)
+            with self._con.cursor() as c:  # an import killed mid-file left rows behind: remove them
+                self.recovered_rows = self._undo_import(c)
         # bounded memory: DuckDB spills past this (imports of a million rows stay within a few GB in all)
         self._con.execute("SET memory_limit = ?", [os.environ.get("SIFT_DUCKDB_MEMORY", "1GB")])
         self._con.execute("SET preserve_insertion_order = true")
@@ -137,22 +140,46 @@ class Store:
 
     @contextlib.contextmanager
     def file_import(self, dataset: str):
-        """One file's import as one transaction: all its rows, quarantine entries and its files row, or none."""
+        """One file's import: its rows, quarantine entries and files row appear together or not at all.
+
+        Rows are committed batch by batch (a single million-row transaction would hold every row in memory
+        until COMMIT); the file's first row id is recorded in ``meta`` first, so an import that fails or is
+        killed is rolled back by deleting its rows — at once on an exception, or when the workspace is next
+        opened after a crash. The quarantine entries and the files row are written in the final commit."""
         with self._lock:
             c = self._con.cursor()
+            first = self.next_id()
+            c.execute("INSERT OR REPLACE INTO meta VALUES ('importing', ?)",
+                      [orjson.dumps({"dataset": dataset, "first_id": first}).decode()])
             c.execute("BEGIN TRANSACTION")
             w = _FileWriter(self, c, dataset)
             try:
                 yield w
                 w.finish()
+                c.execute("DELETE FROM meta WHERE key = 'importing'")
                 self._bump(c)
                 c.execute("COMMIT")
             except BaseException:
                 with contextlib.suppress(Exception):
                     c.execute("ROLLBACK")
+                with contextlib.suppress(Exception):
+                    self._undo_import(c)
                 raise
             finally:
                 c.close()
+
+    def _undo_import(self, c):
+        """Delete the rows of an import that did not finish (see file_import)."""
+        got = c.execute("SELECT value FROM meta WHERE key = 'importing'").fetchone()
+        if not got:
+            return 0
+        first = int(orjson.loads(got[0])["first_id"])
+        c.execute("BEGIN TRANSACTION")
+        n = c.execute("DELETE FROM rows WHERE id >= ?", [first]).fetchone()[0]
+        c.execute("DELETE FROM meta WHERE key = 'importing'")
+        self._bump(c)
+        c.execute("COMMIT")
+        return n
 
     def mark_duplicates(self):
         """Flag rows whose content hash appeared earlier (is_duplicate) and the size of each hash group.
@@ -393,21 +420,21 @@ class _FileWriter:
         self.extra_kinds: dict = {}
         self.formats: set = set()
         self.file_meta: dict | None = None
+        self._quarantine: list = []
 
     def add_rows(self, table: pa.Table):
         self.cur.register("_batch", table)
         cols = ", ".join(f'"{c}"' for c in table.column_names)
         self.cur.execute(f"INSERT INTO rows ({cols}) SELECT {cols} FROM _batch")
         self.cur.unregister("_batch")
+        self.cur.execute("COMMIT")  # bounded memory; Store.file_import undoes the rows if the file fails
+        self.cur.execute("BEGIN TRANSACTION")
         self.rows += table.num_rows
 
     def add_quarantine(self, entries: list[tuple]):
-        """entries: (file, line, field, reason, raw)."""
-        if not entries:
-            return
-        self.cur.executemany("INSERT INTO quarantine VALUES (?, ?, ?, ?, ?, ?)",
-                             [(self.dataset, f, int(ln), fld, reason, (raw or "")[:4000])
-                              for f, ln, fld, reason, raw in entries])
+        """entries: (file, line, field, reason, raw); written with the file's final commit."""
+        self._quarantine.extend((self.dataset, f, int(ln), fld, reason, (raw or "")[:4000])
+                                for f, ln, fld, reason, raw in entries)
         self.quarantined += len(entries)
 
     def set_file(self, path: str, sha256: str, size: int, fmt: str, seconds: float):
@@ -423,6 +450,8 @@ class _FileWriter:
         c, m = self.cur, self.file_meta
         if m is None:
             raise StoreError("internal: file import finished without file metadata")
+        if self._quarantine:
+            c.executemany("INSERT INTO quarantine VALUES (?, ?, ?, ?, ?, ?)", self._quarantine)
         c.execute("INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                   [self.dataset, m["path"], m["sha256"], m["size"], m["format"], self.rows, self.quarantined,
                    now(), m["seconds"]])

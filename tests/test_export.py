@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.shared import require_shared
+
 from core.export import export_rows
 from core.filters import Cond, Filter
 from core.importer import import_paths
@@ -86,13 +88,7 @@ HH_QUARANTINED = [87, 517, 926, 1104]  # chosen ends in an empty "Assistant:" tu
 
 
 def _require_shared():
-    if SHARED.is_dir():
-        return
-    msg = (f"shared test data not found at {SHARED}: clone the project next to ../shared "
-           f"(or set SIFT_ALLOW_NO_SHARED=1 to skip these tests)")
-    if os.environ.get("SIFT_ALLOW_NO_SHARED") == "1":
-        pytest.skip(msg)
-    pytest.fail(msg, pytrace=False)
+    require_shared()
 
 
 def _path(src: str, crafted: Path) -> Path:

@@ -2,16 +2,14 @@
 import collections
 import json
 import os
-from pathlib import Path
 
-import pytest
 
 from core.export import export_rows
 from core.filters import Filter
 from core.importer import import_paths
 from core.store import Store
+from tests.shared import SHARED, require_shared
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def _hashes(store):
@@ -40,10 +38,7 @@ def test_auto_mode_reads_each_record_of_a_mixed_file_by_its_own_format(tmp_path)
 
 def test_original_export_of_a_mixed_dataset_reimports_whole(tmp_path):
     demos = SHARED / "llamafactory_demos"
-    if not demos.exists():
-        if os.environ.get("SIFT_ALLOW_NO_SHARED"):
-            pytest.skip("shared data not present")
-        pytest.fail(f"{demos} missing: CI runs with ../shared beside the clone")
+    require_shared(demos)
     s = Store(tmp_path / "a")
     import_paths(s, [str(demos)])
     man = export_rows(s, Filter(), "all.jsonl", "original")
@@ -75,3 +70,40 @@ def test_worker_processes_give_the_same_rows_as_inline(tmp_path, monkeypatch):
     a = [r for b in inline.iter_rows(columns=cols) for r in b]
     b = [r for b in pooled.iter_rows(columns=cols) for r in b]
     assert a == b
+
+
+def test_kill_minus_9_mid_import_leaves_no_half_file_and_reimport_finishes(tmp_path):
+    """SIGKILL an import after some batches were committed: reopening removes them, a re-run completes."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    src = tmp_path / "big.jsonl"
+    with open(src, "w") as f:
+        for i in range(150_000):
+            f.write(json.dumps({"instruction": f"Task {i}: summarise item {i}", "output": f"Summary {i} " * 5}) + "\n")
+    ws = tmp_path / "ws"
+    s = Store(ws)
+    small = tmp_path / "small.jsonl"
+    small.write_text(json.dumps({"instruction": "kept", "output": "yes"}) + "\n")
+    import_paths(s, [str(small)], name="keep")  # an earlier, finished import must survive
+    before = s.count()
+    s.close()
+    env = dict(os.environ, SIFT_IMPORT_BATCH="1000", SIFT_WORKERS="1")
+    p = subprocess.Popen([sys.executable, "-m", "core", "import", str(src), "--workspace", str(ws), "--name", "big"],
+                         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(6)  # past start-up, mid-file (the whole file takes far longer with one process and small batches)
+    assert p.poll() is None, "the import finished before it could be killed: make the file bigger"
+    p.send_signal(signal.SIGKILL)
+    p.wait(30)
+    s = Store(ws)
+    try:
+        assert s.count() == before, "a half-imported file is visible after the crash"
+        assert [d["dataset"] for d in s.datasets()] == ["keep"]
+        assert s.recovered_rows > 0, "the kill landed before any batch was committed"
+        res = import_paths(s, [str(src)], name="big")
+        assert res.rows == 150_000 and not res.skipped_files
+        assert s.count() == before + 150_000
+    finally:
+        s.close()

@@ -1,15 +1,13 @@
 """Derived fields: fast token counts and batched language id must equal the reference libraries exactly."""
 import json
-from pathlib import Path
 
 import py3langid
-import pytest
 
 from core.fastlang import classify_many
 from core.rows import content_hash, conv_row, count_tokens, default_tokenizer, detect_languages
 from core.formats import Conv
+from tests.shared import SHARED, require_shared
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 HARD = [
     "", " ", "\n\n", "Hello, World!", "naïve café — “quoted” text…", "Ünïcödé ÀÉÎÕÜ straße ﬁ ligature",
@@ -24,10 +22,7 @@ def _shared_texts(limit=4000):
     texts = []
     for p in [SHARED / "alpaca_52k" / "alpaca_data_reconstructed.json",
               SHARED / "alpaca_chinese" / "zh-data-part-00.json", SHARED / "lima" / "lima.json"]:
-        if not p.exists():
-            if __import__("os").environ.get("SIFT_ALLOW_NO_SHARED"):
-                continue
-            pytest.fail(f"shared data missing: {p} (CI runs with ../shared beside the clone)")
+        require_shared(p)
         data = json.loads(p.read_text(encoding="utf-8"))[: limit // 3]
         texts += [f"{r['instruction']}\n{r.get('input', '')}\n{r['output']}" for r in data]
     return texts

@@ -12,12 +12,13 @@ import bisect
 import gzip
 import itertools
 import json
-import os
 import re
 from collections import Counter
 from pathlib import Path
 
 import pytest
+
+from tests.shared import require_shared
 
 from core.filters import Cond, Filter
 from core.importer import import_paths
@@ -92,13 +93,7 @@ OASST_FILES = ("en_100_tree.jsonl", "en_100_message.jsonl")
 
 
 def _require_shared():
-    if SHARED.is_dir():
-        return
-    msg = (f"shared test data not found at {SHARED}: clone the project next to ../shared "
-           f"(or set SIFT_ALLOW_NO_SHARED=1 to skip these tests)")
-    if os.environ.get("SIFT_ALLOW_NO_SHARED") == "1":
-        pytest.skip(msg)
-    pytest.fail(msg, pytrace=False)
+    require_shared()
 
 
 @pytest.fixture(scope="module")
