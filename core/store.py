@@ -412,6 +412,7 @@ class Store:
 
 class _FileWriter:
     """Writes one file's rows inside the Store's open transaction (see Store.file_import)."""
+    COMMIT_ROWS = int(os.environ.get("SIFT_COMMIT_ROWS", "122880"))  # one DuckDB row group: committing whole row groups keeps scans and compression good
 
     def __init__(self, store: Store, cur, dataset: str):
         self.store, self.cur, self.dataset = store, cur, dataset
@@ -421,15 +422,19 @@ class _FileWriter:
         self.formats: set = set()
         self.file_meta: dict | None = None
         self._quarantine: list = []
+        self._uncommitted = 0
 
     def add_rows(self, table: pa.Table):
         self.cur.register("_batch", table)
         cols = ", ".join(f'"{c}"' for c in table.column_names)
         self.cur.execute(f"INSERT INTO rows ({cols}) SELECT {cols} FROM _batch")
         self.cur.unregister("_batch")
-        self.cur.execute("COMMIT")  # bounded memory; Store.file_import undoes the rows if the file fails
-        self.cur.execute("BEGIN TRANSACTION")
         self.rows += table.num_rows
+        self._uncommitted += table.num_rows
+        if self._uncommitted >= self.COMMIT_ROWS:  # bounded memory; file_import undoes the rows if the file fails
+            self.cur.execute("COMMIT")
+            self.cur.execute("BEGIN TRANSACTION")
+            self._uncommitted = 0
 
     def add_quarantine(self, entries: list[tuple]):
         """entries: (file, line, field, reason, raw); written with the file's final commit."""

@@ -90,7 +90,7 @@ def test_kill_minus_9_mid_import_leaves_no_half_file_and_reimport_finishes(tmp_p
     import_paths(s, [str(small)], name="keep")  # an earlier, finished import must survive
     before = s.count()
     s.close()
-    env = dict(os.environ, SIFT_IMPORT_BATCH="1000", SIFT_WORKERS="1")
+    env = dict(os.environ, SIFT_IMPORT_BATCH="1000", SIFT_WORKERS="1", SIFT_COMMIT_ROWS="5000")
     p = subprocess.Popen([sys.executable, "-m", "core", "import", str(src), "--workspace", str(ws), "--name", "big"],
                          env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(6)  # past start-up, mid-file (the whole file takes far longer with one process and small batches)
