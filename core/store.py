@@ -91,6 +91,7 @@ class Store:
         self._id_keys: dict = {}  # (version, text filter) -> registered table name
         self._id_tables: dict = {}  # name -> Arrow table of ids
         self._id_seq = 0
+        self._id_lock = threading.Lock()  # not the write lock: reads must not wait for an import
         self._big_cache: tuple[int, int] | None = None
 
     def _big(self) -> bool:
@@ -242,14 +243,14 @@ class Store:
         regex). Text conditions scan every string; the table, three facets and the plots of one filter
         would scan them again and again, so the matching ids are computed once per store version."""
         key = (self.version, orjson.dumps(text_flt.to_dict()).decode())
-        with self._lock:
+        with self._id_lock:
             name = self._id_keys.get(key)
             if name:
                 return name
         where, params = text_flt.to_sql(self.extra_kinds())
         with self._cur() as c:
             ids = pa.table({"id": c.execute(f"SELECT id FROM rows WHERE {where}", params).fetchnumpy()["id"]})
-        with self._lock:
+        with self._id_lock:
             self._id_seq += 1
             name = f"_sift_ids_{self._id_seq}"
             self._id_keys[key] = name
