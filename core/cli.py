@@ -168,11 +168,14 @@ def quarantine(workspace: str = WS, dataset: Optional[str] = typer.Option(None, 
 
 @app.command()
 def demo(workspace: str = WS, rows: int = typer.Option(3000, "--rows")):
-    """Write the demo dataset (data/demo) and import it into a workspace."""
+    """Import the project's demo set (data/demo; generated for other --rows) into a workspace."""
     from core.demo import build_demo_workspace
     res = build_demo_workspace(workspace, rows)
     for r in res:
-        typer.echo(f"dataset {r.dataset}: {r.rows:,} rows ({r.format}), {r.quarantined} quarantined")
+        if r.skipped_files and not r.files:
+            typer.echo(f"dataset {r.dataset}: already imported")
+        else:
+            typer.echo(f"dataset {r.dataset}: {r.rows:,} rows ({r.format}), {r.quarantined} quarantined")
 
 
 def main():
