@@ -53,12 +53,12 @@ def _classify_chunk(texts: list[str]) -> list[str]:
     lens_sorted = lens[order]
     width = int(lens_sorted[0]) if n else 0
     buf = np.zeros((max(width, 1), n), dtype=np.uint8)  # position-major: one step reads a contiguous row
-    for r, idx in enumerate(order):
-        b = enc[idx]
-        if b:
-            buf[:len(b), r] = np.frombuffer(b, dtype=np.uint8)
+    flat = np.frombuffer(b"".join(enc[i] for i in order), dtype=np.uint8)
+    if flat.size:  # scatter every text's bytes into its column in one go
+        starts = np.repeat(np.cumsum(lens_sorted) - lens_sorted, lens_sorted)
+        buf[np.arange(flat.size) - starts, np.repeat(np.arange(n), lens_sorted)] = flat
     state = np.zeros(n, dtype=np.int32)
-    rows_l, feats_l = [], []
+    feats_l, actives = [], []
     active = n
     for pos in range(width):
         while active and lens_sorted[active - 1] <= pos:
@@ -67,22 +67,22 @@ def _classify_chunk(texts: list[str]) -> list[str]:
             break
         s = nm[rowbase[state[:active]] + buf[pos, :active]]
         state[:active] = s
-        f = out[s]
-        hit = np.nonzero(f >= 0)[0]
-        if hit.size:
-            rows_l.append(hit)
-            feats_l.append(f[hit])
+        feats_l.append(out[s])  # feature index per text at this step, -1 for none (filtered once below)
+        actives.append(active)
     scores = np.full((n, len(classes)), -3.4028234663852886e38, dtype=np.float32)
-    if rows_l:
-        rows = np.concatenate(rows_l).astype(np.int64)
-        feats = np.concatenate(feats_l).astype(np.int64)
+    if feats_l:
+        every = np.arange(n, dtype=np.int32)
+        rows = np.concatenate([every[:a] for a in actives])
+        feats = np.concatenate(feats_l)
+        keep = feats >= 0
+        rows, feats = rows[keep], feats[keep]
         nfeat = ptc.shape[0]
-        key = rows * nfeat + feats
-        uniq, counts = np.unique(key, return_counts=True)
-        r_idx, f_idx = uniq // nfeat, uniq % nfeat
-        mat = csr_matrix((np.log1p(counts.astype(np.float32)), (r_idx, f_idx)), shape=(n, nfeat))
-        has = np.zeros(n, dtype=bool)
-        has[r_idx] = True
+        # feature visit counts per text: building a CSR matrix sums duplicate (row, feature) pairs, which
+        # is much cheaper than sorting all pairs (np.unique); then log1p of the counts, as py3langid does
+        mat = csr_matrix((np.ones(rows.size, dtype=np.float32), (rows, feats)), shape=(n, nfeat))
+        mat.sum_duplicates()
+        np.log1p(mat.data, out=mat.data)
+        has = np.diff(mat.indptr) > 0
         dense = np.asarray(mat[has] @ ptc, dtype=np.float32) + pc
         scores[has] = dense
     best = scores.argmax(axis=1)

@@ -126,7 +126,6 @@ def _bert_words(t: str) -> list[str]:
     return words.findall(t)
 
 
-_WORDS: dict[str, int] = {}  # word -> WordPiece count, per process
 
 
 @lru_cache(maxsize=1)
@@ -160,13 +159,17 @@ def _pieces(word: str) -> int:
     return count
 
 
-def _learn(words: set):
-    """Count the WordPieces of words not seen before (a tokenizer call per word would cost ~30 us)."""
-    if len(_WORDS) > 2_000_000:
-        _WORDS.clear()
-    for w in words:
-        if w not in _WORDS:
-            _WORDS[w] = _pieces(w)
+class _WordCounts(dict):
+    """word -> WordPiece count; a new word is counted by _pieces on first sight."""
+
+    def __missing__(self, word):
+        if len(self) > 2_000_000:
+            self.clear()
+        n = self[word] = _pieces(word)
+        return n
+
+
+_WORDS = _WordCounts()  # per process
 
 
 def count_tokens(texts: list[str]) -> list[int]:
@@ -185,10 +188,6 @@ def count_tokens(texts: list[str]) -> list[int]:
             split.append((i, _bert_words(t)))
         else:
             slow.append(i)
-    seen: set = set()
-    for _, words in split:
-        seen.update(words)
-    _learn(seen)
     get = _WORDS.__getitem__
     for i, words in split:
         out[i] = sum(map(get, words))
