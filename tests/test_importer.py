@@ -107,3 +107,42 @@ def test_kill_minus_9_mid_import_leaves_no_half_file_and_reimport_finishes(tmp_p
         assert s.count() == before + 150_000
     finally:
         s.close()
+
+
+def test_reads_from_other_threads_run_during_an_import(tmp_path):
+    """Several browser tabs share one Store: counts, facets and text filters keep answering while another
+    tab imports (they never wait for the import's write lock)."""
+    import threading
+    import time
+
+    src = tmp_path / "big.jsonl"
+    with open(src, "w") as f:
+        for i in range(60_000):
+            f.write(json.dumps({"instruction": f"Question {i} about water", "output": f"Answer {i}"}) + "\n")
+    first = tmp_path / "first.jsonl"
+    first.write_text(json.dumps({"instruction": "water?", "output": "wet"}) + "\n")
+    s = Store(tmp_path / "ws")
+    import_paths(s, [str(first)], name="first")
+    errors, answers = [], []
+    done = threading.Event()
+
+    def reader():
+        while not done.is_set():
+            t = time.time()
+            try:
+                answers.append((s.count(Filter((), "water")), s.facet("dataset"), time.time() - t))
+            except Exception as e:  # noqa: BLE001 - any failure is the test's failure
+                errors.append(repr(e))
+            time.sleep(0.02)
+
+    th = threading.Thread(target=reader)
+    th.start()
+    try:
+        res = import_paths(s, [str(src)], name="big")
+    finally:
+        done.set()
+        th.join(30)
+    assert not errors, errors[:3]
+    assert len(answers) >= 5, "reads were blocked during the import"
+    assert max(a[2] for a in answers) < 5
+    assert res.rows == 60_000 and s.count(Filter((), "water")) == 60_001
