@@ -105,7 +105,7 @@ def served(tmp_path_factory):
     else:
         proc.kill()
         pytest.fail("streamlit did not start: " + proc.stdout.read().decode(errors="replace")[-2000:])
-    yield {"url": url, "port": port, "rec_port": rec_port, "pid": proc.pid}
+    yield {"url": url, "port": port, "rec_port": rec_port, "pid": proc.pid, "ws": ws}
     proc.terminate()
     proc.wait(10)
     rec.shutdown()
@@ -177,5 +177,51 @@ def test_pages_render_payloads_as_text(served, browser, path, expect):
         time.sleep(1.0)
         assert events["dialogs"] == [], events["dialogs"]
         assert _Recorder.hits == [], _Recorder.hits
+    finally:
+        ctx.close()
+
+
+def _nav(page, title: str):
+    """Client-side navigation through the router's top bar (keeps the session, like a user's clicks)."""
+    page.get_by_role("link", name=title).first.click()
+    _settle(page)
+
+
+def test_user_journey_import_search_read_plot_export(served, browser, tmp_path_factory):
+    """A user imports a file by path, searches, reads a conversation as text, looks at plots and exports."""
+    src = tmp_path_factory.mktemp("journey") / "chats.jsonl"
+    with open(src, "w", encoding="utf-8") as f:
+        for i in range(30):
+            f.write(json.dumps({"messages": [{"role": "system", "content": "Be terse."},
+                                             {"role": "user", "content": f"zebra question {i}"},
+                                             {"role": "assistant", "content": f"zebra answer {i} <b>bold?</b>"}]})
+                    + "\n")
+    ctx, page, events = _open(browser, served["url"] + "/")
+    try:
+        page.get_by_label("Paths on this machine (one per line: files or folders)").fill(str(src))
+        page.get_by_label("Dataset name (optional; default: the first file's name)").fill("journey")
+        page.get_by_role("button", name="Import").click()
+        page.wait_for_function("document.body.innerText.includes('Rows') && document.body.innerText.includes('30')",
+                               timeout=60_000)
+        _nav(page, "Browse")
+        box = page.get_by_label("Search instructions and responses")
+        box.fill("zebra question 7")
+        box.press("Enter")
+        page.wait_for_function("document.body.innerText.includes('text contains \"zebra question 7\": 1 rows')",
+                               timeout=30_000)
+        # the row detail shows the turns as plain text (the markup stays literal)
+        page.wait_for_function("document.body.innerText.includes('zebra answer 7 <b>bold?</b>')", timeout=30_000)
+        assert page.locator("b", has_text="bold?").count() == 0
+        _nav(page, "Plots")
+        page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 4", timeout=30_000)
+        _nav(page, "Export")
+        page.get_by_label("File name").fill("journey_export")
+        page.get_by_role("button", name="Export").click()
+        page.wait_for_function("document.body.innerText.includes('Exported 1 rows')", timeout=30_000)
+        out = served["ws"] / "exports" / "journey_export.jsonl"
+        lines = out.read_text(encoding="utf-8").splitlines()
+        assert len(lines) == 1 and json.loads(lines[0])["messages"][1]["content"] == "zebra question 7"
+        assert (served["ws"] / "exports" / "journey_export.jsonl.manifest.json").exists()
+        assert events["dialogs"] == [] and _Recorder.hits == []
     finally:
         ctx.close()
