@@ -7,7 +7,7 @@ into the ``extra`` column, so no user text is ever spliced into SQL.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from core.rows import COLUMN_KINDS
 
@@ -242,9 +242,3 @@ def parse_where(text: str) -> Cond:
             raise FilterError(f"between needs two values: {text!r}")
         return Cond(col, op, parts)
     return Cond(col, op, val)
-
-
-@dataclass
-class FilterState:
-    """Mutable holder used by UIs."""
-    filter: Filter = field(default_factory=Filter)

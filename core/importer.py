@@ -17,7 +17,7 @@ from core import oasst
 from core.formats import FORMATS, RowError, detect, detect_record, has_format_keys, normalise
 from core.readers import list_files, read_file
 from core.rows import ROW_COLUMNS, conv_row, conversation_text, derive_batch, workers
-from core.store import Store, StoreError, safe_name
+from core.store import Store, StoreError, merge_kind, safe_name
 
 BATCH = int(os.environ.get("SIFT_IMPORT_BATCH", "10000"))  # records per worker task (one Arrow batch, one commit)
 SNIFF = 200
@@ -76,15 +76,8 @@ def _kind(v) -> str:
 def _merge_kind(kinds: dict, extra: dict):
     for k, v in extra.items():
         kd = _kind(v)
-        if not kd:
-            continue
-        old = kinds.get(k)
-        if old is None or old == kd:
-            kinds[k] = kd
-        elif {old, kd} <= {"int", "float"}:
-            kinds[k] = "float"
-        else:
-            kinds[k] = "text"
+        if kd:
+            kinds[k] = merge_kind(kinds.get(k), kd)
 
 
 def process_chunk(items: list, fmt: str, dataset: str, auto: bool = False) -> tuple:

@@ -342,8 +342,10 @@ class Store:
     def distinct_estimate(self, column: str, dataset: str | None = None) -> int:
         expr, eparams = self._column_expr(column)
         where, params = self._where(None, dataset)
-        return int(self._q(f"SELECT approx_count_distinct({expr}) FROM (SELECT * FROM rows WHERE {where} "
-                           f"USING SAMPLE 20000 ROWS)", eparams + params)[0][0] or 0)
+        # sample only the one column (not whole rows with their texts) and estimate its distinct values
+        return self._run_user(lambda: int(self._q(
+            f"SELECT approx_count_distinct(v) FROM (SELECT {expr} AS v FROM rows WHERE {where} "
+            f"USING SAMPLE 20000 ROWS)", eparams + params)[0][0] or 0))
 
     def _column_expr(self, column: str) -> tuple[str, list]:
         from core.filters import column_kind, json_pointer
@@ -353,8 +355,7 @@ class Store:
             return "json_extract_string(extra, ?)", [json_pointer(key)]
         return f'"{column}"', []
 
-    def histogram(self, column: str, flt: Filter | None = None, dataset: str | None = None, bins: int = 40,
-                  log: bool = False):
+    def histogram(self, column: str, flt: Filter | None = None, dataset: str | None = None, bins: int = 40):
         """Histogram of a numeric column computed in SQL: [(bin_start, bin_end, count)]."""
         expr, eparams = self._column_expr(column)
         expr = f"TRY_CAST({expr} AS DOUBLE)"
@@ -391,7 +392,6 @@ class Store:
     def quarantine_summary(self, dataset: str | None = None) -> list[tuple]:
         sql = "SELECT dataset, reason, count(*) FROM quarantine" + (" WHERE dataset = ?" if dataset else "") + \
               " GROUP BY dataset, reason ORDER BY count(*) DESC"
-        # group reasons by their general kind (strip positions)
         return self._q(sql, [dataset] if dataset else [])
 
     # ------------------------------------------------------------------ runs (Step bookkeeping)
