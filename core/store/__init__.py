@@ -1,0 +1,16 @@
+"""Store: one DuckDB file per workspace, and the only code that writes SQL (this package).
+
+All values reach SQL as parameters. The connection is locked down after opening: no external file
+access (imports are parsed in Python, exports written by Python) and a locked configuration, so a
+filter can never read or write files or change settings.
+"""
+from core.store.base import DB_NAME, LIST_COLUMNS, StoreBase, StoreError, merge_kind, now, safe_name
+from core.store.imports import ImportsMixin, _FileWriter
+from core.store.query import QueryMixin
+from core.store.steps import StepsMixin
+
+__all__ = ["DB_NAME", "LIST_COLUMNS", "Store", "StoreError", "merge_kind", "now", "safe_name", "_FileWriter"]
+
+
+class Store(StoreBase, ImportsMixin, QueryMixin, StepsMixin):
+    """One workspace's DuckDB file (see the modules of this package for each part)."""
