@@ -23,6 +23,8 @@ except StoreError as e:  # e.g. the workspace is locked by a CLI command
 PAGES = {
     "datasets": st.Page("pages/datasets.py", title="Datasets", icon=":material/table_rows:", default=True),
     "browse": st.Page("pages/browse.py", title="Browse", icon=":material/search:"),
+    "map": st.Page("pages/map.py", title="Map", icon=":material/scatter_plot:"),
+    "clusters": st.Page("pages/clusters.py", title="Clusters", icon=":material/workspaces:"),
     "plots": st.Page("pages/plots.py", title="Plots", icon=":material/bar_chart:"),
     "export": st.Page("pages/export.py", title="Export", icon=":material/download:"),
 }

@@ -1,4 +1,4 @@
-"""Headless CLI: ``python -m core import|info|rows|export|quarantine|demo``.
+"""Headless CLI: ``python -m core import|info|rows|export|quarantine|demo|embed|map|cluster|similar``.
 
 User mistakes print one clear line on stderr and exit non-zero; never a traceback.
 """
@@ -203,3 +203,6 @@ def main():
             sys.exit(e.exit_code or 2)
         typer.echo(f"error: {type(e).__name__}: {e}", err=True)
         sys.exit(1)
+
+
+from core import cli_steps  # noqa: E402,F401  (registers embed, map, cluster, similar on app)

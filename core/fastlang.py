@@ -2,27 +2,42 @@
 computed for many texts at once with numpy (the DFA walk runs over all texts in lock-step).
 
 py3langid walks a byte-level DFA in Python, ~200-400 us per text; a million rows would spend
-minutes there. Here one numpy step advances every text by one byte. Results are checked against
-``py3langid.classify`` in tests/test_fastlang.py.
+minutes there. Here one numpy step advances every text by one byte; where numba is installed, big
+batches go through the compiled walk of core.fastlang_nb instead (same sums, same answers). Results
+are checked against ``py3langid.classify`` in tests/test_rows.py.
 """
 from __future__ import annotations
 
+import os
 import unicodedata
 from functools import lru_cache
 
 import numpy as np
 
+FAST_MIN = 512  # batches from this size use the compiled walk (when numba is installed)
+
 
 @lru_cache(maxsize=1)
 def _model():
+    """(DFA next-move table, row bases, feature per state, class weights, class priors, class labels) of
+    py3langid's model, from the array cache (decompressing the model takes a second per process)."""
+    from importlib.metadata import version
+
     import py3langid.langid as L
-    ident = L._get_identifier()
-    nm = np.frombuffer(ident.tk_nextmove, dtype=np.dtype(ident.tk_nextmove.typecode)).astype(np.int32)
-    rowbase = np.asarray(ident._rowbase, dtype=np.int32)
-    out = np.asarray(ident.tk_output, dtype=np.int32)
-    ptc = np.asarray(ident.nb_ptc, dtype=np.float32)
-    pc = np.asarray(ident.nb_pc, dtype=np.float32)
-    return nm, rowbase, out, ptc, pc, list(ident.nb_classes)
+
+    def build():
+        ident = L._get_identifier()
+        return {
+            "nm": np.frombuffer(ident.tk_nextmove, dtype=np.dtype(ident.tk_nextmove.typecode)).astype(np.int32),
+            "rowbase": np.asarray(ident._rowbase, dtype=np.int32), "out": np.asarray(ident.tk_output, dtype=np.int32),
+            "ptc": np.asarray(ident.nb_ptc, dtype=np.float32), "pc": np.asarray(ident.nb_pc, dtype=np.float32),
+            "classes": np.asarray(list(ident.nb_classes)),
+        }
+
+    from core.arraycache import cached, file_key
+    key = f"py3langid {version('py3langid')} {file_key(L.MODEL_DIR / L.MODEL_FILE)}"
+    m = cached("langid", key, build)
+    return m["nm"], m["rowbase"], m["out"], m["ptc"], m["pc"], [str(c) for c in m["classes"]]
 
 
 def _encode(text: str) -> bytes:
@@ -32,8 +47,31 @@ def _encode(text: str) -> bytes:
     return unicodedata.normalize("NFC", text).encode("utf8", errors="surrogatepass")
 
 
+@lru_cache(maxsize=1)
+def compiled():
+    """core.fastlang_nb, or None where numba is not installed (or does not work here)."""
+    try:
+        from core import fastlang_nb
+        fastlang_nb.classify([_encode("numba works")], _model())
+        return fastlang_nb
+    except Exception:  # noqa: BLE001 - any failure means: the numpy path
+        return None
+
+
+def use_compiled(n: int) -> bool:
+    """SIFT_FAST_COUNT (as core.tokcount): 'auto' compiles for big batches, '1' always, '0' never."""
+    mode = os.environ.get("SIFT_FAST_COUNT", "auto")
+    if mode == "0" or (mode != "1" and n < FAST_MIN):
+        return False
+    return compiled() is not None
+
+
 def classify_many(texts: list[str], chunk: int = 8192) -> list[str]:
     """Language codes for texts (py3langid's label for each, exactly)."""
+    if use_compiled(len(texts)):
+        classes = _model()[5]
+        best = compiled().classify([_encode(t) for t in texts], _model())
+        return [classes[max(0, int(b))] for b in best]
     res: list[str] = []
     for i in range(0, len(texts), chunk):
         res.extend(_classify_chunk(texts[i:i + chunk]))

@@ -41,6 +41,7 @@ class Filter:
     conds: tuple = ()
     search: str = ""
     ids: tuple | None = None  # an explicit set of row ids (e.g. a map region); None = no restriction
+    ids_label: str = ""  # where the ids came from, for the sentence (e.g. "map region")
 
     def and_(self, *conds: Cond) -> "Filter":
         return replace(self, conds=self.conds + tuple(conds))
@@ -53,20 +54,22 @@ class Filter:
 
     def to_dict(self) -> dict:
         return {"conds": [c.to_dict() for c in self.conds], "search": self.search,
-                "ids": list(self.ids) if self.ids is not None else None}
+                "ids": list(self.ids) if self.ids is not None else None, "ids_label": self.ids_label}
 
     @staticmethod
     def from_dict(d: dict) -> "Filter":
         conds = tuple(Cond(c["column"], c["op"], c.get("value")) for c in d.get("conds", []))
         ids = d.get("ids")
-        return Filter(conds, d.get("search") or "", tuple(ids) if ids is not None else None)
+        return Filter(conds, d.get("search") or "", tuple(ids) if ids is not None else None,
+                      str(d.get("ids_label") or ""))
 
     def describe(self) -> str:
         parts = [describe_cond(c) for c in self.conds]
         if self.search:
             parts.append(f'text contains "{self.search}"')
         if self.ids is not None:
-            parts.append(f"row is one of {len(self.ids):,} selected rows")
+            parts.append(f"row is in the {self.ids_label} ({len(self.ids):,} rows)" if self.ids_label
+                         else f"row is one of {len(self.ids):,} selected rows")
         return " and ".join(parts) if parts else "all rows"
 
     def to_sql(self, extra_kinds: dict | None = None) -> tuple[str, list]:
@@ -80,7 +83,7 @@ class Filter:
             clauses.append("(regexp_matches(instruction, ?) OR regexp_matches(response, ?))")
             params.extend([icontains_pattern(self.search)] * 2)
         if self.ids is not None:
-            clauses.append("list_contains(?::BIGINT[], id)")
+            clauses.append("id IN (SELECT unnest(?::BIGINT[]))")  # a semi-join: fast for large id sets
             params.append([int(i) for i in self.ids])
         return (" AND ".join(clauses) if clauses else "TRUE"), params
 

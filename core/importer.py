@@ -13,15 +13,15 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from core import oasst
-from core.formats import FORMATS, RowError, detect, detect_record, has_format_keys, normalise
-from core.readers import list_files, read_file
-from core.rows import ROW_COLUMNS, conv_row, conversation_text, derive_batch, workers
-from core.store import Store, StoreError, merge_kind, safe_name
+from core.chunks import in_worker, process_block, process_items, table_of, warm_up
+from core.formats import FORMATS, detect
+from core.readers import _sniff, blank_file_item, list_files, read_file
+from core.rows import workers
+from core.store import Store, StoreError, safe_name
 
-BATCH = int(os.environ.get("SIFT_IMPORT_BATCH", "10000"))  # records per worker task (one Arrow batch, one commit)
+BATCH = int(os.environ.get("SIFT_IMPORT_BATCH", "10000"))  # records per worker task (one Arrow batch)
 SNIFF = 200
-_SCHEMA = None
+JSONL = (".jsonl", ".ndjson")  # uncompressed JSON Lines: workers read their own byte ranges
 
 
 @dataclass
@@ -44,15 +44,6 @@ class ImportResult:
         return d
 
 
-def _schema() -> pa.Schema:
-    global _SCHEMA
-    if _SCHEMA is None:
-        turn = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
-        types = {"BIGINT": pa.int64(), "INTEGER": pa.int32(), "VARCHAR": pa.string(), "BOOLEAN": pa.bool_()}
-        _SCHEMA = pa.schema([(k, turn if "STRUCT" in v else types[v]) for k, v in ROW_COLUMNS.items()])
-    return _SCHEMA
-
-
 def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -61,50 +52,9 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _kind(v) -> str:
-    if isinstance(v, bool):
-        return "bool"
-    if isinstance(v, int):
-        return "int"
-    if isinstance(v, float):
-        return "float"
-    if isinstance(v, str):
-        return "text"
-    return "nested" if v is not None else ""
-
-
-def _merge_kind(kinds: dict, extra: dict):
-    for k, v in extra.items():
-        kd = _kind(v)
-        if kd:
-            kinds[k] = merge_kind(kinds.get(k), kd)
-
-
 def process_chunk(items: list, fmt: str, dataset: str, auto: bool = False) -> tuple:
-    """Worker: Items -> (Arrow table of rows without ids, quarantine entries, extra-column kinds).
-    Parsing (lazy JSONL), normalising, hashing, token counts and language all happen here."""
-    rows, quarantine, kinds = [], [], {}
-    for it, res, used in _convs((i.parse() for i in items), fmt, auto):
-        if isinstance(res, RowError):
-            quarantine.append((it.file, it.line, res.field, res.reason, it.raw))
-            continue
-        for conv in res:
-            r = conv_row(conv)
-            # preference is a flag on the SFT layouts: a pair inside an SFT file is a preference row, and so on
-            kind = "preference" if conv.rejected else (used if used != "preference" else
-                                                        detect_record(it.rec) or used)
-            r.update(id=0, dataset=dataset, format=kind, file=it.file, line=it.line, raw=it.raw,
-                     is_duplicate=False, dup_count=1)
-            if conv.extra:
-                _merge_kind(kinds, conv.extra)
-            rows.append(r)
-    if rows:
-        derived = derive_batch([(i, conversation_text(r["system"], r["turns"]),
-                                 r["instruction"] + " " + r["response"]) for i, r in enumerate(rows)])
-        for i, ntok, lang in derived:
-            rows[i]["n_tokens"] = ntok
-            rows[i]["language"] = lang
-    return pa.Table.from_pylist(rows, schema=_schema()), quarantine, kinds
+    """Worker: Items -> (Arrow table of rows without ids, quarantine entries, extra-column kinds)."""
+    return process_items(items, fmt, dataset, auto)
 
 
 class _Pool:
@@ -114,12 +64,16 @@ class _Pool:
         self.enabled = enabled and workers() > 1
         self.ex = None
 
-    def submit(self, *args):
+    def start(self):
+        """Start the workers (they load their models while the main process hashes and sniffs the file)."""
+        if self.enabled and self.ex is None:
+            self.ex = ProcessPoolExecutor(workers(), mp_context=get_context("spawn"), initializer=warm_up)
+
+    def submit(self, fn, *args):
         if not self.enabled:
-            return _Done(process_chunk(*args))
-        if self.ex is None:
-            self.ex = ProcessPoolExecutor(workers(), mp_context=get_context("spawn"))
-        return self.ex.submit(process_chunk, *args)
+            return _Done(fn(*args))
+        self.start()
+        return self.ex.submit(in_worker, fn, *args)
 
     def close(self):
         if self.ex:
@@ -145,50 +99,6 @@ def _items_with_format(items, fmt: str):
     return detect(recs), itertools.chain(head, items)
 
 
-def _convs(items, fmt: str, auto: bool = False):
-    """Yield (item, [Conv] | RowError, format used). With ``auto``, a record that does not fit the file's
-    format but has the fields of another one is read as that one (files mixing formats)."""
-    if fmt == "oasst":
-        flat, other = [], []
-        for it in items:
-            if it.error is None and oasst.is_flat(it.rec):
-                flat.append(it)
-            else:
-                other.append(it)
-        for it in other:
-            yield (it, *_norm_item(it, fmt, auto))
-        by_raw = {}
-        for it in flat:
-            by_raw[it.line] = it
-        for line, raw, res in oasst.assemble_flat([(i.line, i.raw, i.rec) for i in flat]):
-            yield by_raw[line], (res if isinstance(res, RowError) else [res]), fmt
-        return
-    for it in items:
-        yield (it, *_norm_item(it, fmt, auto))
-
-
-def _norm_item(it, fmt: str, auto: bool):
-    if it.error:
-        return it.error, fmt
-    res = _safe_norm(it.rec, fmt)
-    if auto and isinstance(res, RowError) and isinstance(it.rec, dict) and not has_format_keys(it.rec, fmt):
-        own = detect_record(it.rec)
-        if own and own != fmt:
-            alt = _safe_norm(it.rec, own)
-            if not isinstance(alt, RowError):
-                return alt, own
-    return res, fmt
-
-
-def _safe_norm(rec, fmt):
-    try:
-        return normalise(rec, fmt)
-    except RowError as e:
-        return e
-    except RecursionError:
-        return RowError("(record)", "record is nested too deeply")
-
-
 def _chunks(items, size: int):
     buf = []
     for it in items:
@@ -198,6 +108,39 @@ def _chunks(items, size: int):
             buf = []
     if buf:
         yield buf
+
+
+def _by_blocks(path: Path, ffmt: str) -> bool:
+    """Whether a file goes to the workers as byte ranges (plain UTF-8 JSON Lines; OASST files need all
+    their records at once)."""
+    if ffmt == "oasst" or not path.name.lower().endswith(JSONL) or path.stat().st_size == 0:
+        return False
+    with open(path, "rb") as f:
+        return not _sniff(f.read(4)).startswith("utf-16")
+
+
+def plan_blocks(path: Path, size: int):
+    """(offset, length, first line) of consecutive byte ranges of about ``size`` bytes, each ending at a
+    line end (or the end of the file)."""
+    offset, line = 0, 1
+    with open(path, "rb") as f:
+        while True:
+            chunk = f.read(size)
+            if not chunk:
+                return
+            cut = chunk.rfind(b"\n")
+            while cut < 0:  # a line longer than a block: read on to its end
+                more = f.read(size)
+                if not more:
+                    cut = len(chunk) - 1
+                    break
+                chunk += more
+                cut = chunk.rfind(b"\n")
+            length = cut + 1
+            yield offset, length, line
+            line += chunk.count(b"\n", 0, length)
+            offset += length
+            f.seek(offset)
 
 
 def import_file(store: Store, path: Path, dataset: str, fmt: str, result: ImportResult, pool: _Pool,
@@ -217,15 +160,27 @@ def import_file(store: Store, path: Path, dataset: str, fmt: str, result: Import
     if ffmt is None:  # every sniffed record was bad: quarantine them under the best guess
         ffmt = "alpaca" if fmt == "auto" else fmt
     result.files.append({"file": display, "format": ffmt})
-    # OASST flat messages need the whole file at once; everything else streams in chunks
-    chunks = [list(items)] if ffmt == "oasst" else _chunks(items, BATCH)
+    auto = fmt == "auto"
+    by_blocks = _by_blocks(path, ffmt)
+    if by_blocks:
+        head = list(itertools.islice(items, SNIFF))
+        per_line = sum(len(i.raw) + 1 for i in head) / max(1, len(head))
+        blocks = plan_blocks(path, max(1, int(BATCH * per_line)))
+        tasks = ((process_block, str(path), o, n, ln, ffmt, dataset, auto, display) for o, n, ln in blocks)
+    else:
+        # OASST flat messages need the whole file at once; everything else streams in chunks
+        chunks = [list(items)] if ffmt == "oasst" else _chunks(items, BATCH)
+        tasks = ((process_items, c, ffmt, dataset, auto) for c in chunks)
     with store.file_import(dataset) as w:
         next_id = store.next_id()
         pending: deque = deque()
+        lines = 0  # non-blank lines (block tasks)
 
         def consume(fut):
-            nonlocal next_id
-            table, quarantine, kinds = fut.result()
+            nonlocal next_id, lines
+            table, quarantine, kinds, *nonblank = fut.result()
+            table = table_of(table)
+            lines += sum(nonblank)
             n = table.num_rows
             if n:
                 table = table.set_column(0, "id", pa.array(range(next_id, next_id + n), pa.int64()))
@@ -237,12 +192,16 @@ def import_file(store: Store, path: Path, dataset: str, fmt: str, result: Import
             if progress:
                 progress(display, w.rows)
 
-        for chunk in chunks:
-            pending.append(pool.submit(chunk, ffmt, dataset, fmt == "auto"))
+        for task in tasks:
+            pending.append(pool.submit(*task))
             while len(pending) > 2 * workers():
                 consume(pending.popleft())
         while pending:
             consume(pending.popleft())
+        if by_blocks and not lines:  # JSON Lines with nothing but blank lines
+            it = blank_file_item(display)
+            w.add_quarantine([(it.file, it.line, it.error.field, it.error.reason, it.raw)])
+            result.errors.append({"file": it.file, "line": it.line, "field": it.error.field, "reason": it.error.reason})
         w.set_file(display, sha, path.stat().st_size, ffmt, time.time() - t0)
         result.rows += w.rows
         result.quarantined += w.quarantined
@@ -268,6 +227,7 @@ def import_paths(store: Store, paths: list, name: str | None = None, fmt: str = 
     pool = _Pool(enabled=sum(f.stat().st_size for f in files) > 8_000_000)
     run = store.start_run("import", {"paths": [str(p) for p in paths], "dataset": dataset, "format": fmt})
     try:
+        pool.start()
         for f in files:
             import_file(store, f, dataset, fmt, result, pool, progress)
     except BaseException as e:

@@ -182,6 +182,22 @@ def _sniff(head: bytes) -> str:
     return "utf-8"
 
 
+def line_item(b: bytes, lineno: int, name: str, encoding: str = "utf-8", lazy: bool = False) -> Item:
+    """The Item of one non-blank JSON Lines line (``b`` without its BOM, with or without its newline)."""
+    if len(b) > MAX_LINE_BYTES:
+        return Item(name, lineno, "", error=RowError("(line)", f"line is {len(b):,} bytes, above the cap"))
+    text, err = _decode(b, lineno) if encoding.startswith("utf-8") else (b.decode(encoding, "replace"), None)
+    if err:
+        return Item(name, lineno, b.decode("utf-8", "replace").rstrip("\r\n"), error=err)
+    text = text.rstrip("\r\n")
+    if "\x00" in text:
+        return Item(name, lineno, text.replace("\x00", "\\u0000"), error=RowError("(line)", "line contains a NUL byte"))
+    if lazy:
+        return Item(name, lineno, text, parsed=False)
+    rec, err = parse_json(text, lineno)
+    return Item(name, lineno, text, rec, err)
+
+
 def read_jsonl_stream(f, name: str, encoding: str = "utf-8", lazy: bool = False):
     """Yield Items from a binary stream of JSON Lines (with ``lazy``, JSON parsing is left to Item.parse)."""
     lineno = lineno_seen = 0
@@ -193,27 +209,17 @@ def read_jsonl_stream(f, name: str, encoding: str = "utf-8", lazy: bool = False)
             if not b.strip():
                 continue
             lineno_seen = lineno
-            if len(b) > MAX_LINE_BYTES:
-                yield Item(name, lineno, "", error=RowError("(line)", f"line is {len(b):,} bytes, above the cap"))
-                continue
-            text, err = _decode(b, lineno) if encoding.startswith("utf-8") else (b.decode(encoding, "replace"), None)
-            if err:
-                yield Item(name, lineno, b.decode("utf-8", "replace").rstrip("\r\n"), error=err)
-                continue
-            text = text.rstrip("\r\n")
-            if "\x00" in text:
-                yield Item(name, lineno, text.replace("\x00", "\\u0000"), error=RowError("(line)", "line contains a NUL byte"))
-                continue
-            if lazy:
-                yield Item(name, lineno, text, parsed=False)
-                continue
-            rec, err = parse_json(text, lineno)
-            yield Item(name, lineno, text, rec, err)
+            yield line_item(b, lineno, name, encoding, lazy)
     except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as e:
         yield Item(name, lineno + 1, "", error=RowError("(file)", f"file is truncated or corrupt after line {lineno}: {e}"))
         return
     if lineno_seen == 0:
-        yield Item(name, 1, "", error=RowError("(file)", "file is empty (only blank lines)"))
+        yield blank_file_item(name)
+
+
+def blank_file_item(name: str) -> Item:
+    """The error Item of a JSON Lines file with only blank lines."""
+    return Item(name, 1, "", error=RowError("(file)", "file is empty (only blank lines)"))
 
 
 def _element_error(raw: str, obj, line: int, bad_utf8: bool) -> RowError | None:

@@ -10,7 +10,7 @@ from pages._ui import esc
 
 RAW_SHOW = 200_000  # characters of the original record shown (the rest is cut, with a note)
 PROV = ["dataset", "format", "file", "line", "hash", "language", "n_tokens", "n_turns", "n_messages",
-        "instruction_chars", "response_chars", "total_chars", "is_duplicate", "dup_count"]
+        "instruction_chars", "response_chars", "total_chars", "is_duplicate", "dup_count", "cluster", "cluster_label"]
 
 
 def _badge(role: str, cls: str | None = None):
@@ -55,3 +55,6 @@ def show_row(r: dict):
             st.caption(f"showing the first {RAW_SHOW:,} of {len(raw):,} characters")
             raw = raw[:RAW_SHOW]
         st.code(raw, language="json", wrap_lines=True, height=420 if raw.count("\n") > 25 else "content")
+    if st.toggle("Show similar rows (by meaning, within the current filter)", key=f"similar_{r['id']}"):
+        from pages._steps_ui import similar_rows
+        similar_rows(int(r["id"]))

@@ -9,10 +9,11 @@ import streamlit as st
 from core.filters import OPS, Cond, FilterError, describe_cond
 from pages import _ui as ui
 from pages._detail import show_row
+from pages._steps_ui import semantic_search_box
 
 PAGE_SIZES = (10, 25, 50, 100, 200)
 TABLE_COLS = ["id", "dataset", "format", "language", "n_turns", "instruction", "response", "instruction_chars",
-              "response_chars", "n_tokens", "roles", "is_duplicate", "file", "line"]
+              "response_chars", "n_tokens", "cluster_label", "roles", "is_duplicate", "file", "line"]
 TRUNC = 160
 
 
@@ -206,6 +207,7 @@ if not ui.no_data_notice():
         ui.dataset_selector()
         facets()
     filter_bar()
+    semantic_search_box()
     c1, c2 = st.columns([5, 1], vertical_alignment="center")
     with c1:
         total = ui.show_sentence()

@@ -31,6 +31,7 @@ sift_install() {
 }
 
 export NUMBA_CACHE_DIR="${NUMBA_CACHE_DIR:-$ROOT/.numba_cache}"
-export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}"
+export HF_HUB_DISABLE_TELEMETRY=1  # no telemetry; the default model loads from a local package, other models
+                                   # named by the user download from the hub when the machine is online
 export STREAMLIT_BROWSER_GATHER_USAGE_STATS=false
 mkdir -p "$NUMBA_CACHE_DIR"

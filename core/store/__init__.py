@@ -4,12 +4,12 @@ All values reach SQL as parameters. The connection is locked down after opening:
 access (imports are parsed in Python, exports written by Python) and a locked configuration, so a
 filter can never read or write files or change settings.
 """
-from core.store.base import DB_NAME, LIST_COLUMNS, StoreBase, StoreError, merge_kind, now, safe_name
+from core.store.base import ALL_COLUMNS, DB_NAME, LIST_COLUMNS, StoreBase, StoreError, merge_kind, now, safe_name
 from core.store.imports import ImportsMixin, _FileWriter
 from core.store.query import QueryMixin
 from core.store.steps import StepsMixin
 
-__all__ = ["DB_NAME", "LIST_COLUMNS", "Store", "StoreError", "merge_kind", "now", "safe_name", "_FileWriter"]
+__all__ = ["ALL_COLUMNS", "DB_NAME", "LIST_COLUMNS", "Store", "StoreError", "merge_kind", "now", "safe_name", "_FileWriter"]
 
 
 class Store(StoreBase, ImportsMixin, QueryMixin, StepsMixin):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import duckdb
 
-from core.rows import ROW_COLUMNS
+from core.rows import ROW_COLUMNS, STEP_COLUMNS
 
 DB_NAME = "sift.duckdb"
 SCHEMA = [
@@ -28,10 +28,14 @@ SCHEMA = [
            reason VARCHAR, raw VARCHAR)""",
     """CREATE TABLE IF NOT EXISTS runs (id BIGINT, step VARCHAR, params VARCHAR, status VARCHAR,
            started VARCHAR, finished VARCHAR, rows BIGINT, note VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS spaces (id INTEGER, model VARCHAR, recipe VARCHAR, dim INTEGER, created VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS clusters (cluster INTEGER, label VARCHAR, name VARCHAR, size BIGINT,
+           keywords VARCHAR, reps VARCHAR)""",
 ]
 LIST_COLUMNS = ["id", "dataset", "format", "file", "line", "instruction", "response", "n_turns", "n_messages",
                 "roles", "instruction_chars", "response_chars", "total_chars", "n_tokens", "language", "hash",
-                "is_duplicate", "dup_count"]
+                "is_duplicate", "dup_count", "cluster", "cluster_label", "x", "y"]
+ALL_COLUMNS = {**ROW_COLUMNS, **STEP_COLUMNS}
 NAME_RE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -78,6 +82,10 @@ class StoreBase:
         if not read_only:
             for s in SCHEMA:
                 self._con.execute(s)
+            for k, typ in STEP_COLUMNS.items():  # Step columns (older workspaces lack them)
+                self._con.execute(f'ALTER TABLE rows ADD COLUMN IF NOT EXISTS "{k}" {typ}')
+            # a run still marked running when the workspace opens was killed (only one process can open it)
+            self._con.execute("UPDATE runs SET status = 'interrupted' WHERE status = 'running'")
             with self._con.cursor() as c:  # an import killed mid-file left rows behind: remove them
                 self.recovered_rows = self._undo_import(c)
         # bounded memory: DuckDB spills past this (imports of a million rows stay within a few GB in all)

@@ -6,8 +6,7 @@ import orjson
 import pyarrow as pa
 
 from core.filters import Filter, FilterError
-from core.rows import ROW_COLUMNS
-from core.store.base import LIST_COLUMNS, merge_kind
+from core.store.base import ALL_COLUMNS, LIST_COLUMNS, merge_kind
 
 
 class QueryMixin:
@@ -99,8 +98,8 @@ class QueryMixin:
     def rows(self, flt: Filter | None = None, dataset: str | None = None, limit: int = 50, offset: int = 0,
              columns: list[str] | None = None, order: str = "id"):
         """A page of rows as a DataFrame (columns from the whitelist only)."""
-        cols = [c for c in (columns or LIST_COLUMNS) if c in ROW_COLUMNS]
-        if order.lstrip("-") not in ROW_COLUMNS:
+        cols = [c for c in (columns or LIST_COLUMNS) if c in ALL_COLUMNS]
+        if order.lstrip("-") not in ALL_COLUMNS:
             raise FilterError(f"cannot sort by {order!r}")
         ob = f'"{order.lstrip("-")}" {"DESC" if order.startswith("-") else "ASC"}, id'
         where, params = self._where(flt, dataset)
@@ -109,7 +108,7 @@ class QueryMixin:
         return self._run_user(lambda: self._df(sql, params + [int(limit), int(offset)]), flt)
 
     def row(self, row_id: int) -> dict | None:
-        cols = list(ROW_COLUMNS)
+        cols = list(ALL_COLUMNS)
         r = self._q(f"SELECT {', '.join(chr(34) + c + chr(34) for c in cols)} FROM rows WHERE id = ?", [int(row_id)])
         if not r:
             return None
@@ -120,7 +119,7 @@ class QueryMixin:
     def iter_rows(self, flt: Filter | None = None, dataset: str | None = None, batch: int = 10_000,
                   columns: list[str] | None = None):
         """Yield lists of row dicts in id order, keyset-paginated so memory stays bounded."""
-        cols = [c for c in (columns or list(ROW_COLUMNS)) if c in ROW_COLUMNS]
+        cols = [c for c in (columns or list(ALL_COLUMNS)) if c in ALL_COLUMNS]
         if "id" not in cols:
             cols = ["id"] + cols
         where, params = self._where(flt, dataset)
