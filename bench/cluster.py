@@ -159,6 +159,9 @@ def warm_up(skip_bertopic: bool) -> None:
     run_sift(X, texts, reassign=True)
     big = np.repeat(X, 12, axis=0) + 0.01 * rng.normal(size=(4800, 32)).astype(np.float32)  # nndescent path
     run_sift(big, texts * 12)
+    from core.cluster import umap_reduce
+
+    umap_reduce(big, 5, sample_threshold=4500)  # the sample + transform path
     if not skip_bertopic:
         run_bertopic(X, texts)
         run_bertopic(big, texts * 12)

@@ -146,9 +146,9 @@ def _onnx_supported(st) -> str | None:
 class _OnnxRunner:
     """The model's transformer as an onnxruntime session; tokenising and pooling mirror SentenceTransformer."""
 
-    def __init__(self, st, name: str, path: str, threads: int | None = None):
+    def __init__(self, st, name: str, path: str, dim: int, threads: int | None = None):
         import onnxruntime as ort
-        self.st, self.pool = st, st[1].pooling_mode
+        self.st, self.pool, self.dim = st, st[1].pooling_mode, dim
         feats = st.preprocess(["a b", "c"])
         self.inputs = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in feats]
         so = ort.SessionOptions()
@@ -224,7 +224,7 @@ class _OnnxRunner:
         return file, True
 
     def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
-        out = np.empty((len(texts), self.st[1].get_sentence_embedding_dimension()), np.float32)
+        out = np.empty((len(texts), self.dim), np.float32)
         order = np.argsort([-len(t) for t in texts], kind="stable")
         for i in range(0, len(texts), batch_size):
             idx = order[i:i + batch_size]
@@ -278,7 +278,7 @@ class SentenceEmbedder(Embedder):
             why = _onnx_supported(self._st)
             if why is None:
                 try:
-                    self._onnx = _OnnxRunner(self._st, self.name, self.path, self.threads)
+                    self._onnx = _OnnxRunner(self._st, self.name, self.path, self.dim, self.threads)
                 except EmbedError as e:
                     why = str(e)
                 except Exception as e:  # noqa: BLE001 - export/runtime failures

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import os
 import itertools
+import shutil
 import time
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from core.chunks import in_worker, process_block, process_items, table_of, warm_up
+from core.chunks import in_worker, process_block, process_items, spool_dir, table_of, warm_up
 from core.formats import FORMATS, detect
 from core.readers import _sniff, blank_file_item, list_files, read_file
 from core.rows import workers
@@ -52,32 +53,31 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def process_chunk(items: list, fmt: str, dataset: str, auto: bool = False) -> tuple:
-    """Worker: Items -> (Arrow table of rows without ids, quarantine entries, extra-column kinds)."""
-    return process_items(items, fmt, dataset, auto)
-
-
 class _Pool:
     """Worker processes for big files; chunks run inline for small ones."""
 
     def __init__(self, enabled: bool):
         self.enabled = enabled and workers() > 1
         self.ex = None
+        self.spool = None
 
     def start(self):
         """Start the workers (they load their models while the main process hashes and sniffs the file)."""
         if self.enabled and self.ex is None:
             self.ex = ProcessPoolExecutor(workers(), mp_context=get_context("spawn"), initializer=warm_up)
+            self.spool = spool_dir()
 
     def submit(self, fn, *args):
         if not self.enabled:
             return _Done(fn(*args))
         self.start()
-        return self.ex.submit(in_worker, fn, *args)
+        return self.ex.submit(in_worker, fn, self.spool, *args)
 
     def close(self):
         if self.ex:
             self.ex.shutdown(cancel_futures=True)
+        if self.spool:
+            shutil.rmtree(self.spool, ignore_errors=True)
 
 
 class _Done:

@@ -12,7 +12,7 @@ from hashlib import sha256
 import orjson
 import pyarrow as pa
 
-from core.rows import ROW_COLUMNS, conv_row, count_tokens, detect_languages
+from core.rows import ROW_COLUMNS, conv_row, conversation_text, count_tokens, detect_languages
 
 _SCHEMA = None
 _TURN = pa.struct([("role", pa.string()), ("content", pa.string())])
@@ -134,7 +134,7 @@ def _columns(rows: list) -> dict:
         r_content.extend(c for _, c in rej)
         r_off.append(r_off[-1] + len(rej))
         r_null.append(not conv.rejected)
-        tok_text.append("\n".join(([conv.system] if conv.system else []) + [c for _, c in conv.turns]))
+        tok_text.append(conversation_text(conv.system, conv.turns))
 
     def col(key, typ=_S):
         return pa.array([r[0][key] for r in rows], typ)

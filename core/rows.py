@@ -94,13 +94,5 @@ def detect_languages(texts: list[str]) -> list[str]:
     return out
 
 
-def derive_batch(items: list[tuple[int, str, str]]) -> list[tuple[int, int, str]]:
-    """[(id, token_text, lang_text)] -> [(id, n_tokens, language)]. Runs in worker processes."""
-    ids = [i for i, _, _ in items]
-    toks = count_tokens([t for _, t, _ in items])
-    langs = detect_languages([l for _, _, l in items])
-    return list(zip(ids, toks, langs))
-
-
 def workers() -> int:
     return max(1, min(os.cpu_count() or 1, int(os.environ.get("SIFT_WORKERS", "8"))))

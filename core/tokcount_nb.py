@@ -12,6 +12,7 @@ without it); compiled code is cached on disk (NUMBA_CACHE_DIR, as core.steps set
 from __future__ import annotations
 
 import os
+import threading
 from functools import lru_cache
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import numba  # noqa: E402
 import numpy as np  # noqa: E402
 
 WORD, SPACE, SINGLE, DROP = 0, 1, 2, 3
+_LOCK = threading.Lock()
 EMPTY = -1
 WHOLE_MAX = 24  # bytes of a word packed into three int64 for the word table
 TABLES_VERSION = 2  # bump when _build_tables changes
@@ -106,7 +108,8 @@ def count(ascii_texts: list[str], other: list[str]) -> list[int]:
     offsets = np.zeros(lens.size + 1, dtype=np.int64)
     np.cumsum(lens + 1, out=offsets[1:])
     out = np.zeros(lens.size, dtype=np.int32)
-    _count(np.frombuffer(data, dtype=np.uint8), offsets, cls, table, fill, trie, accept, limit, out)
+    with _LOCK:  # the word table is shared by the threads of a process
+        _count(np.frombuffer(data, dtype=np.uint8), offsets, cls, table, fill, trie, accept, limit, out)
     return out.tolist()
 
 
