@@ -133,11 +133,27 @@ def summary(labels) -> dict:
     return {"clusters": int(len(np.unique(labels[labels >= 0]))), "noise": float((labels < 0).mean())}
 
 
+class StageClock:
+    """progress(stage, done, total) callback that records when each stage first reports and when it ends."""
+
+    def __init__(self):
+        self.t0 = time.perf_counter()
+        self.marks: dict = {}
+
+    def __call__(self, stage, done, total):
+        now = round(time.perf_counter() - self.t0, 1)
+        if stage == "reduce" and done < total and "umap fit" not in self.marks:
+            self.marks["umap fit"] = now
+        self.marks[stage] = now
+
+
 def run_sift(vectors, texts, **kw):
     from core.cluster import cluster
 
+    clock = StageClock()
     t0 = time.perf_counter()
-    res = cluster(vectors, texts, **kw)
+    res = cluster(vectors, texts, progress=clock, **kw)
+    res.params["stage_end_s"] = clock.marks
     return res.labels, time.perf_counter() - t0, res
 
 
@@ -172,37 +188,52 @@ def fmt(v, spec):
 
 
 def print_table(rows: list[dict]) -> None:
-    head = "| dataset | n | labels | method | clusters | noise % | NMI | AMI | ARI | wall s |"
-    print(head)
-    print("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|")
+    print("| dataset | n | labels | method | runs | clusters | noise % | NMI | AMI | ARI | wall s |")
+    print("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['dataset']} | {r['n']} | {r['n_labels'] or '-'} | {r['method']} | {r['clusters']} | "
+        print(f"| {r['dataset']} | {r['n']} | {r['n_labels'] or '-'} | {r['method']} | {r['repeats']} | "
+              f"{r['clusters']:.1f} | "
               f"{100 * r['noise']:.1f} | {fmt(r['nmi'], '.3f')} | {fmt(r['ami'], '.3f')} | {fmt(r['ari'], '.3f')} | "
               f"{r['wall_s']:.1f} |", flush=True)
 
 
-def evaluate(name: str, skip_bertopic: bool, with_kmeans: bool, mode: str) -> list[dict]:
+def evaluate(name: str, skip_bertopic: bool, with_kmeans: bool, mode: str, repeats: int) -> list[dict]:
+    """One row per method: metrics, clusters, noise and wall time averaged over `repeats` runs (1 run for sets
+    of 5,000+ rows); each repeat runs every method once, interleaved, so machine load hits them alike."""
     loader, _ = LOADERS[name]
     texts, truth = loader()
     vectors = embed(name, texts)
     n_labels = len(set(truth)) if truth is not None else None
-    out = []
+    reps = repeats if len(texts) < 5000 else 1
+    runs: dict = {}
+    notes = []
 
     def add(method, labels, wall):
-        out.append({"dataset": name, "n": len(texts), "n_labels": n_labels, "method": method, "wall_s": wall,
-                    **summary(labels), **metrics(truth, labels)})
+        runs.setdefault(method, []).append({"wall_s": wall, **summary(labels), **metrics(truth, labels)})
 
-    labels, wall, res = run_sift(vectors, texts, mode=mode)
-    p = res.params
-    add(f"sift hdbscan (mcs={p['min_cluster_size']}, ms={p['min_samples']})", labels, wall)
-    labels, wall, _ = run_sift(vectors, texts, mode=mode, reassign=True)
-    add("sift hdbscan + reassign", labels, wall)
-    if with_kmeans:
-        labels, wall, res = run_sift(vectors, texts, method="kmeans")
-        add(f"sift kmeans (k={res.params['k']})", labels, wall)
-    if not skip_bertopic:
-        labels, wall, _ = run_bertopic(vectors, texts)
-        add("BERTopic default", labels, wall)
+    for r in range(reps):
+        labels, wall, res = run_sift(vectors, texts, mode=mode, seed=42 + r)
+        p = res.params
+        add(f"sift hdbscan (mcs={p['min_cluster_size']}, ms={p['min_samples']})", labels, wall)
+        if r == 0 and len(texts) >= 5000:
+            notes.append(f"{name} sift stages done at (s): {p['stage_end_s']}")
+        labels, wall, _ = run_sift(vectors, texts, mode=mode, reassign=True, seed=42 + r)
+        add("sift hdbscan + reassign", labels, wall)
+        if with_kmeans:
+            labels, wall, res = run_sift(vectors, texts, method="kmeans", seed=42 + r)
+            add(f"sift kmeans (k={res.params['k']})", labels, wall)
+        if not skip_bertopic:
+            labels, wall, _ = run_bertopic(vectors, texts)
+            add("BERTopic default", labels, wall)
+    out = []
+    for method, rs in runs.items():
+        row = {"dataset": name, "n": len(texts), "n_labels": n_labels, "method": method, "repeats": len(rs)}
+        for key in rs[0]:
+            vals = [r[key] for r in rs]
+            row[key] = None if vals[0] is None else float(np.mean(vals))
+        out.append(row)
+    for note in notes:
+        print("#", note, flush=True)
     return out
 
 
@@ -222,14 +253,17 @@ def scale_child(rows: int, mode: str) -> None:
     vectors[copy] += rng.normal(scale=0.02, size=(int(copy.sum()), base.shape[1])).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     big_texts = [texts[i] for i in idx]
-    from core.cluster import cluster  # noqa: F401  (import cost outside the timing)
+    from core.cluster import cluster, umap_reduce
 
+    small = vectors[:4600]  # JIT warm-up outside the timing (numba's disk cache does not cover every function)
+    cluster(small, big_texts[:4600])
+    umap_reduce(small, 5, sample_threshold=4200)
     rss_before = peak_rss_mb()
-    stages: dict = {}
+    clock = StageClock()
     t0 = time.perf_counter()
-    res = cluster(vectors, big_texts, mode=mode,
-                  progress=lambda s, d, t: stages.__setitem__(s, round(time.perf_counter() - t0, 1)))
+    res = cluster(vectors, big_texts, mode=mode, progress=clock)
     wall = time.perf_counter() - t0
+    stages = clock.marks
     print(json.dumps({"rows": rows, "wall_s": wall, "peak_rss_mb": peak_rss_mb(), "rss_before_mb": rss_before,
                       "clusters": res.params["n_clusters"], "noise": res.noise_fraction, "stage_end_s": stages,
                       "params": res.params}))
@@ -243,6 +277,8 @@ def main(argv=None) -> None:
     ap.add_argument("--skip-kmeans", action="store_true", help="do not add the kmeans rows")
     ap.add_argument("--skip-scale", action="store_true", help="skip the ~100k-row time / peak-RSS run")
     ap.add_argument("--scale-rows", type=int, default=100_000, help="rows in the scale run (default 100000)")
+    ap.add_argument("--repeats", type=int, default=3,
+                    help="runs per method on sets under 5,000 rows, averaged (default 3; UMAP is not deterministic)")
     ap.add_argument("--mode", choices=("fast", "reproducible"), default="fast", help="core.cluster mode")
     ap.add_argument("--scale-child", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -262,7 +298,7 @@ def main(argv=None) -> None:
     warm_up(args.skip_bertopic)
     rows = []
     for name in names:
-        rows.extend(evaluate(name, args.skip_bertopic, not args.skip_kmeans, args.mode))
+        rows.extend(evaluate(name, args.skip_bertopic, not args.skip_kmeans, args.mode, max(1, args.repeats)))
     print()
     print("Metrics count noise points (-1) as a label of their own. Labels: "
           + "; ".join(f"{n} = {LOADERS[n][1]}" for n in names if LOADERS[n][1]) + ".")
@@ -279,7 +315,8 @@ def main(argv=None) -> None:
         r = json.loads(proc.stdout.strip().splitlines()[-1])
         print(f"\nscale: {r['rows']} rows (alpaca_52k + noisy copies), core.cluster defaults, mode={args.mode}: "
               f"{r['wall_s']:.1f} s (embedding excluded), {r['clusters']} clusters, noise {100 * r['noise']:.1f}%, "
-              f"peak RSS {r['peak_rss_mb']:.0f} MB (after imports + vectors: {r['rss_before_mb']:.0f} MB); "
+              f"peak RSS {r['peak_rss_mb']:.0f} MB (before the timed call, after imports, vectors and a JIT "
+              f"warm-up: {r['rss_before_mb']:.0f} MB); "
               f"stages done at {r['stage_end_s']}")
 
 

@@ -1,7 +1,7 @@
 """Embedding benchmark: rows/s of Sift's embed Step vs plain SentenceTransformer.encode, same model, same rows.
 
     python bench/embed.py                  # 5,000 Alpaca rows (about 1 min per arm on 2 CPU cores)
-    python bench/embed.py --rows 20000 --backend onnx-int8
+    python bench/embed.py --rows 20000 --backend torch
 
 Rows: the first N records of ../shared/data/alpaca_52k, plus (--dup-share, default 10%) records repeated
 with the same instruction but a different output, as real instruction sets have (paraphrased answers to one

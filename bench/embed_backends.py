@@ -25,6 +25,7 @@ import json
 import os
 import platform
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -225,6 +226,7 @@ def main() -> None:
                      "ratio": ratio,
                      "cos_mean": float(cos.mean()), "cos_min": float(cos.min()), "verdict": verdict, "note": note})
     print(f"\n# load avg at end {os.getloadavg()[0]:.1f}")
+    shutil.rmtree(cache, ignore_errors=True)  # the exported and quantised ONNX files of this run
     if a.json:
         a.json.write_text(json.dumps({"stats": stats, "results": rows}, indent=1))
 

@@ -220,3 +220,29 @@ def test_cluster_keywords_end_to_end():
         C.cluster(X, texts[:-1])
     with pytest.raises(ValueError):
         C.cluster(X, texts, method="dbscan")
+
+
+def test_reassign_noise_variants():
+    pts = np.array([[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9], [3, 0.5], [0.2, 4]], dtype=float)
+    lab = np.array([0, 0, 1, 1, -1, -1])
+    for how in ("centroid", "knn"):
+        assert C.reassign_noise(pts, lab, how=how).tolist() == [0, 0, 1, 1, 0, 1]
+    # cosine looks at the direction only: the last point points like cluster 0 but lies nearer cluster 1
+    cos_pts = np.array([[0.1, 0], [0.1, 0.001], [4, 3], [4, 3.1], [5, 0.5]], dtype=float)
+    cos_lab = np.array([0, 0, 1, 1, -1])
+    assert C.reassign_noise(cos_pts, cos_lab, metric="cosine")[-1] == 0
+    assert C.reassign_noise(cos_pts, cos_lab)[-1] == 1
+    with pytest.raises(ValueError):
+        C.reassign_noise(pts, lab, how="vote")
+
+
+def test_umap_settings_and_numba_cache():
+    assert C.umap_settings(500) == {"init": "spectral", "n_epochs": 500}
+    assert C.umap_settings(52_002, 50_000) == {"init": "pca", "n_epochs": C.UMAP_BIG_EPOCHS}
+    assert C.umap_settings(20_000)["init"] == "spectral" and C.umap_settings(20_000, n_epochs=7)["n_epochs"] == 7
+    C.enable_numba_cache()
+    assert C.enable_numba_cache() == 0  # idempotent
+    import umap.layouts
+    from numba.core.caching import NullCache
+
+    assert not isinstance(umap.layouts._nb_optimize_layout_euclidean_single_epoch._cache, NullCache)
