@@ -22,11 +22,16 @@ _ZH_STOP = frozenset(
     "的是 是一 了一 在一 我的 你的 他的 她的 它的".split()
 )
 STOP_WORDS = frozenset(ENGLISH_STOP_WORDS) | _ZH_STOP
+# Chinese function characters; runs are cut at these and at the stop words before taking bigrams, so bigrams do
+# not straddle word boundaries ("请将以下句子" -> 句子; "给我推荐一本书" -> 推荐, 本书, not 我推 / 荐一)
+_ZH_STOP_CHARS = "的了是在我你他她它们这那个一和与或将把被以请给吗呢吧啊之其并也都就而及等着地得过"
+_ZH_CUT = re.compile("|".join(sorted(_ZH_STOP, key=len, reverse=True)) + f"|[{_ZH_STOP_CHARS}]")
 
 
 def analyze(text: str) -> list[str]:
     """Tokens of one text: lower-cased words (2+ chars, not digits, English stop words removed) as unigrams and
-    bigrams of adjacent kept words; runs of CJK characters as character bigrams (a lone character as itself)."""
+    bigrams of adjacent kept words; runs of CJK characters, cut at common function words and characters, as
+    character bigrams (a piece of one character as itself)."""
     out: list[str] = []
     for i, seg in enumerate(_SPLIT.split(text or "")):
         if not seg:
@@ -34,8 +39,12 @@ def analyze(text: str) -> list[str]:
         if i % 2:  # a CJK run
             if len(seg) == 1:
                 out.append(seg)
-            else:
-                out.extend(b for b in (seg[j:j + 2] for j in range(len(seg) - 1)) if b not in _ZH_STOP)
+                continue
+            for piece in _ZH_CUT.split(seg):
+                if len(piece) == 1:
+                    out.append(piece)  # a one-character word between function words ("春天的诗" -> 诗)
+                else:
+                    out.extend(piece[j:j + 2] for j in range(len(piece) - 1))
             continue
         words = [w for w in _WORD.findall(seg.lower()) if w not in STOP_WORDS and not _DIGITS.match(w)]
         out.extend(words)

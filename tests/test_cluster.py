@@ -1,17 +1,13 @@
 """core.cluster / core.labels: synthetic data only (no model downloads, no shared data)."""
 from __future__ import annotations
 
-import os
 import pickle
-from pathlib import Path
 
-os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(__file__).resolve().parent.parent / ".cache" / "numba"))
+import numpy as np
+import pytest
+from sklearn.metrics import adjusted_rand_score
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from sklearn.metrics import adjusted_rand_score  # noqa: E402
-
-from core import cluster as C  # noqa: E402
+from core import cluster as C
 
 
 def blobs(n_per=100, k=6, dim=48, spread=0.08, seed=0):
@@ -48,7 +44,7 @@ def test_hdbscan_pipeline_recovers_blobs(blob_run):
 
 
 def test_labels_numbered_by_size_and_representatives(blob_run):
-    X, y, res, _ = blob_run
+    _, _, res, _ = blob_run
     sizes = [int((res.labels == c).sum()) for c in range(res.params["n_clusters"])]
     assert sizes == sorted(sizes, reverse=True)
     assert set(res.representatives) == set(range(res.params["n_clusters"]))
@@ -57,8 +53,19 @@ def test_labels_numbered_by_size_and_representatives(blob_run):
     assert pickle.loads(pickle.dumps(res.model)) is not None
 
 
+def test_clusters_numbered_by_decreasing_size():
+    rng = np.random.default_rng(8)
+    X, _ = blobs(n_per=1, k=3, dim=16, seed=8)
+    sizes = [20, 90, 45]
+    V = np.concatenate([X[i] + 0.05 * rng.normal(size=(m, 16)) for i, m in enumerate(sizes)]).astype(np.float32)
+    for method in ("kmeans", "hdbscan"):
+        res = C.cluster(V, None, method=method, k=3, min_cluster_size=10, mode="reproducible")
+        assert np.bincount(res.labels[res.labels >= 0]).tolist() == [90, 45, 20]
+        assert (res.labels[20:110] == 0).all()
+
+
 def test_reassign_noise_leaves_no_noise(blob_run):
-    X, y, res, _ = blob_run
+    _, y, res, _ = blob_run
     noisy = res.labels.copy()
     noisy[::7] = -1
     fixed = C.reassign_noise(res.reduced, noisy)
@@ -144,7 +151,7 @@ def test_tiny_inputs_do_not_crash():
         assert res.labels.shape == (n,) and res.reduced.shape == (n, 5)
         res = C.cluster(X, ["x"] * n, reassign=True)
         assert res.labels.shape == (n,) and (res.labels >= 0).all()
-    Y, model = C.umap_reduce(np.ones((3, 4)), 2)
+    _, model = C.umap_reduce(np.ones((3, 4)), 2)
     assert C.umap_transform(model, np.ones((2, 4))).shape == (2, 2)
 
 
