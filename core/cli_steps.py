@@ -7,6 +7,7 @@ from typing import List, Optional
 import typer
 
 from core.cli import WS, _filter, _open, _out, app, fail
+from core.filters import Cond
 
 
 class _Bar:
@@ -60,7 +61,7 @@ def embed(workspace: str = WS,
     store = _open(workspace)
     flt = _filter(where, None)
     if dataset:
-        flt = flt.and_(*_filter([f"dataset = {dataset}"], None).conds)
+        flt = flt.and_(Cond("dataset", "=", dataset))
     res = _run(as_json, lambda bar: steps.embed(store, model, text, flt, progress=bar, batch=batch))
     if as_json:
         _out(res)
@@ -126,7 +127,7 @@ def similar(workspace: str = WS, text: Optional[str] = typer.Argument(None, help
     store = _open(workspace)
     flt = _filter(where, None)
     if dataset:
-        flt = flt.and_(*_filter([f"dataset = {dataset}"], None).conds)
+        flt = flt.and_(Cond("dataset", "=", dataset))
     df = steps.similar(store, text=text, row_id=row, flt=flt, k=limit)
     for r in df.to_dict("records"):
         if as_json:

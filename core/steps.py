@@ -122,20 +122,20 @@ def map2d(store: Store, space: int | None = None, mode: str = "fast", seed: int 
 
     def run():
         t0 = time.perf_counter()
-        prev = store.get_meta("map")
-        ids, vecs = store.vectors(sid)
-        if not len(ids):
-            raise StoreError("no rows have embeddings in this space yet: run embed first")
-        incremental = (not refit and prev == ident and path.exists())
-        if incremental:
-            missing = np.setdiff1d(ids, store.step_ids("x", missing=False), assume_unique=True)
-            sel = np.isin(ids, missing)
-            if sel.any():
+        incremental = (not refit and store.get_meta("map") == ident and path.exists())
+        if incremental:  # only rows without coordinates: load just their vectors
+            missing = store.step_ids("x", missing=True)
+            ids, vecs = store.vectors(sid, Filter(ids=tuple(missing.tolist()))) if len(missing) else ([], None)
+            if len(ids):
                 model = pickle.loads(path.read_bytes())
-                xy = cl.umap_transform(model, vecs[sel], progress=lambda d, t: _emit(progress, "map", d, t))
-                store.set_step_columns(ids[sel], {"x": xy[:, 0].astype(np.float32), "y": xy[:, 1].astype(np.float32)})
-            placed, how = int(sel.sum()), "placed new rows with the saved map"
+                xy = cl.umap_transform(model, vecs, progress=lambda d, t: _emit(progress, "map", d, t))
+                store.set_step_columns(ids, {"x": xy[:, 0].astype(np.float32), "y": xy[:, 1].astype(np.float32)})
+            placed, how = len(ids), "placed new rows with the saved map"
+            mapped = store.coverage(sid)[0]
         else:
+            ids, vecs = store.vectors(sid)
+            if not len(ids):
+                raise StoreError("no rows have embeddings in this space yet: run embed first")
             xy, model = cl.umap_reduce(vecs, 2, mode=mode, seed=seed,
                                        progress=lambda d, t: _emit(progress, "map", d, t))
             tmp = path.with_suffix(".tmp")
@@ -144,9 +144,9 @@ def map2d(store: Store, space: int | None = None, mode: str = "fast", seed: int 
             store.set_step_columns(ids, {"x": xy[:, 0].astype(np.float32), "y": xy[:, 1].astype(np.float32)},
                                    clear=("x", "y"))
             store.set_meta("map", ident)
-            placed, how = len(ids), "fitted"
+            placed, how, mapped = len(ids), "fitted", len(ids)
         secs = time.perf_counter() - t0
-        return {"rows": placed, "mapped": len(ids), "how": how, "mode": mode, "space": sid,
+        return {"rows": placed, "mapped": mapped, "how": how, "mode": mode, "space": sid,
                 "seconds": round(secs, 3), "note": how}
     return _finish(store, rid, run)
 

@@ -51,7 +51,11 @@ def _status(ws: str, v: int) -> dict:
 
 
 def _flt(fk: str, dataset: str | None) -> Filter:
-    flt = Filter.from_dict(json.loads(fk))
+    return _scoped(Filter.from_dict(json.loads(fk)), dataset)
+
+
+def _scoped(flt: Filter, dataset: str | None) -> Filter:
+    """The filter limited to the selected dataset (Steps take one Filter, not a dataset argument)."""
     return flt.and_(ui.Cond("dataset", "=", dataset)) if dataset else flt
 
 
@@ -104,10 +108,8 @@ def similar_rows(row_id: int):
         st.caption("Similar rows appear here once the rows are embedded (Map page).")
         return
     try:
-        flt = ui.get_filter()
-        if ui.get_dataset():
-            flt = flt.and_(ui.Cond("dataset", "=", ui.get_dataset()))
-        df = steps.similar(ui.store(), row_id=int(row_id), space=sid, flt=flt, k=10)
+        df = steps.similar(ui.store(), row_id=int(row_id), space=sid, flt=_scoped(ui.get_filter(), ui.get_dataset()),
+                           k=10)
     except StoreError as e:
         st.caption(ui.md(e))
         return
@@ -131,12 +133,9 @@ def semantic_search_box():
         q = st.text_input("Find rows similar in meaning to", key="sem_q", placeholder="e.g. how to bake bread")
         if not q.strip():
             return
-        flt = ui.get_filter()
-        if ui.get_dataset():
-            flt = flt.and_(ui.Cond("dataset", "=", ui.get_dataset()))
         try:
             with st.spinner("searching…"):
-                df = steps.similar(ui.store(), text=q, flt=flt, k=20)
+                df = steps.similar(ui.store(), text=q, flt=_scoped(ui.get_filter(), ui.get_dataset()), k=20)
         except (StoreError, FilterError, RuntimeError) as e:
             st.info(ui.md(e))
             return

@@ -125,6 +125,10 @@ class StoreBase:
         with self._cursor_for(sql) as c:
             return c.execute(sql, params or []).fetchall()
 
+    def _q_numpy(self, sql: str, params=None) -> dict:
+        with self._cursor_for(sql) as c:
+            return c.execute(sql, params or []).fetchnumpy()
+
     def _df(self, sql: str, params=None):
         with self._cursor_for(sql) as c:
             return c.execute(sql, params or []).df()

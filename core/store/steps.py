@@ -81,10 +81,12 @@ class StepsMixin:
         return out
 
     def space_info(self, space: int) -> dict:
-        got = [s for s in self.spaces() if s["space"] == int(space)]
+        """One space's model, recipe and dim (no vector count: callers on hot paths need only these)."""
+        got = self._q("SELECT id, model, recipe, dim, created FROM spaces WHERE id = ?", [int(space)])
         if not got:
             raise StoreError(f"no embedding space {space}; run embed first")
-        return got[0]
+        sid, model, recipe, dim, created = got[0]
+        return {"space": sid, "model": model, "recipe": recipe, "dim": dim, "created": created}
 
     def coverage(self, space: int, flt: Filter | None = None) -> tuple[int, int]:
         """(rows with a vector, rows) under the filter."""
@@ -181,10 +183,6 @@ class StepsMixin:
         where, params = self._where(flt)
         sql = f'SELECT id FROM rows WHERE ({where}) AND "{column}" IS {"" if missing else "NOT "}NULL ORDER BY id'
         return self._run_user(lambda: self._q_numpy(sql, params)["id"], flt).astype(np.int64)
-
-    def _q_numpy(self, sql: str, params=None) -> dict:
-        with self._cursor_for(sql) as c:
-            return c.execute(sql, params or []).fetchnumpy()
 
     def set_step_columns(self, ids: np.ndarray, values: dict, clear: tuple = ()):
         """Write Step columns for the given row ids in one commit; ``clear`` columns are emptied first
