@@ -206,3 +206,4 @@ def main():
 
 
 from core import cli_steps  # noqa: E402,F401  (registers embed, map, cluster, similar on app)
+from core import cli_tags  # noqa: E402,F401  (registers tag and tags ... on app)

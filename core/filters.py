@@ -11,14 +11,18 @@ from dataclasses import dataclass, replace
 
 from core.rows import COLUMN_KINDS
 
-OPS = ("=", "!=", "in", "contains", "regex", "<", "<=", ">", ">=", "between", "is null", "not null")
+OPS = ("=", "!=", "in", "contains", "regex", "<", "<=", ">", ">=", "between", "is null", "not null",
+       "has", "has any", "has all")
+LIST_OPS = ("has", "has any", "has all", "is null", "not null")  # for list columns (tags)
 OP_WORDS = {"=": "is", "!=": "is not", "in": "is one of", "contains": "contains", "regex": "matches",
             "<": "<", "<=": "≤", ">": ">", ">=": "≥", "between": "is between", "is null": "is empty",
-            "not null": "is not empty"}
+            "not null": "is not empty",
+            "has": "has", "has any": "has any of", "has all": "has all of"}
 NUMERIC_OPS = ("<", "<=", ">", ">=", "between")
 _PARSE = re.compile(
     r"^\s*(?P<col>\"[^\"]+\"|[^\s=!<>]+)\s*"
-    r"(?P<op>is\s+not\s+null|not\s+null|is\s+null|between|contains|regex|not\s+in|in|!=|<>|<=|>=|==|=|<|>)"
+    r"(?P<op>is\s+not\s+null|not\s+null|is\s+null|between|contains|regex|has\s+any|has\s+all|has|not\s+in|in|"
+    r"!=|<>|<=|>=|==|=|<|>)"
     r"(?:\s+|(?<=[=<>])\s*|$)(?P<val>.*?)\s*$", re.IGNORECASE | re.DOTALL)
 
 
@@ -168,6 +172,8 @@ def cond_sql(c: Cond, extra_kinds: dict) -> tuple[str, list]:
     if c.op not in OPS:
         raise FilterError(f"unknown operator {c.op!r}; use one of: {', '.join(OPS)}")
     kind, is_extra = column_kind(c.column, extra_kinds)
+    if c.op in LIST_OPS[:3] and (is_extra or kind != "list"):
+        raise FilterError(f"{c.op} is for tag columns (tags, raw_tags); {c.column} is a single value")
     params: list = []
     if is_extra:
         key = c.column[len("extra."):] if c.column.startswith("extra.") else c.column
@@ -184,6 +190,8 @@ def cond_sql(c: Cond, extra_kinds: dict) -> tuple[str, list]:
             expr = text_expr
     else:
         expr = f'"{c.column}"'  # whitelisted name
+        if kind == "list":
+            return _list_sql(c, expr)
         if c.op in NUMERIC_OPS and kind == "text":
             raise FilterError(f"{c.column} is text: use =, !=, in, contains or regex")
     if c.op == "is null":
@@ -217,6 +225,32 @@ def cond_sql(c: Cond, extra_kinds: dict) -> tuple[str, list]:
     return f"{expr} {op} ?", params + [val]
 
 
+def _list_values(c: Cond) -> list[str]:
+    v = "" if c.value is None else c.value
+    vals = v if isinstance(v, (list, tuple)) else [v] if c.op == "has" else str(v).split(",")
+    vals = [str(x).strip() for x in vals if str(x).strip()]
+    if not vals:
+        raise FilterError(f"{c.column} {c.op}: give at least one tag")
+    return vals
+
+
+def _list_sql(c: Cond, expr: str) -> tuple[str, list]:
+    """Conditions on a list column (tags): has X, has any of X, Y, has all of X, Y, is (not) empty."""
+    if c.op == "is null":
+        return f"coalesce(len({expr}), 0) = 0", []
+    if c.op == "not null":
+        return f"coalesce(len({expr}), 0) > 0", []
+    if c.op not in LIST_OPS:
+        raise FilterError(f"{c.column} is a list of tags: use has, has any, has all, is null or not null")
+    vals = _list_values(c)
+    if c.op == "has":
+        if len(vals) != 1:
+            raise FilterError(f"{c.column} has: give one tag (or use 'has any' / 'has all')")
+        return f"list_contains({expr}, ?)", vals
+    fn = "list_has_any" if c.op == "has any" else "list_has_all"
+    return f"coalesce({fn}({expr}, ?::VARCHAR[]), false)", [vals]
+
+
 def parse_where(text: str) -> Cond:
     """Parse the CLI form ``COLUMN OP VALUE`` (e.g. ``n_turns > 1``, ``language in en,zh``)."""
     m = _PARSE.match(text or "")
@@ -237,7 +271,9 @@ def parse_where(text: str) -> Cond:
         raise FilterError(f"filter {text!r} has no value")
     if len(val) >= 2 and val[0] == val[-1] and val[0] in "\"'":
         val = val[1:-1]
-    if op == "in":
+    if op in ("has any", "has all"):
+        val = re.sub(r"^of\s+", "", val, flags=re.IGNORECASE)
+    if op in ("in", "has any", "has all"):
         return Cond(col, op, [v.strip() for v in val.split(",")])
     if op == "between":
         parts = re.split(r"\s+and\s+|\s*,\s*", val, flags=re.IGNORECASE)

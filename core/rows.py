@@ -30,6 +30,9 @@ COLUMN_KINDS = {
 # columns written by Steps (map coordinates, clusters), added to the rows table after import
 STEP_COLUMNS = {"x": "FLOAT", "y": "FLOAT", "cluster": "INTEGER", "cluster_label": "VARCHAR"}
 COLUMN_KINDS.update({"x": "float", "y": "float", "cluster": "int", "cluster_label": "text"})
+# effective tags, materialised by the Store's tags part (normalised + manual edits), the raw tags, and their count
+TAG_COLUMNS = {"tags": "VARCHAR[]", "raw_tags": "VARCHAR[]", "n_tags": "INTEGER"}
+COLUMN_KINDS.update({"tags": "list", "raw_tags": "list", "n_tags": "int"})
 
 
 def content_hash(system: str, turns: list, rejected: list | None) -> str:

@@ -8,9 +8,11 @@ from core.store.base import ALL_COLUMNS, DB_NAME, LIST_COLUMNS, StoreBase, Store
 from core.store.imports import ImportsMixin, _FileWriter
 from core.store.query import QueryMixin
 from core.store.steps import StepsMixin
+from core.store.tagedit import TagEditMixin
+from core.store.tags import TagsMixin
 
 __all__ = ["ALL_COLUMNS", "DB_NAME", "LIST_COLUMNS", "Store", "StoreError", "merge_kind", "now", "safe_name", "_FileWriter"]
 
 
-class Store(StoreBase, ImportsMixin, QueryMixin, StepsMixin):
+class Store(StoreBase, ImportsMixin, QueryMixin, StepsMixin, TagsMixin, TagEditMixin):
     """One workspace's DuckDB file (see the modules of this package for each part)."""

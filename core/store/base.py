@@ -14,7 +14,7 @@ from pathlib import Path
 
 import duckdb
 
-from core.rows import ROW_COLUMNS, STEP_COLUMNS
+from core.rows import ROW_COLUMNS, STEP_COLUMNS, TAG_COLUMNS
 
 DB_NAME = "sift.duckdb"
 SCHEMA = [
@@ -31,11 +31,24 @@ SCHEMA = [
     """CREATE TABLE IF NOT EXISTS spaces (id INTEGER, model VARCHAR, recipe VARCHAR, dim INTEGER, created VARCHAR)""",
     """CREATE TABLE IF NOT EXISTS clusters (cluster INTEGER, label VARCHAR, name VARCHAR, size BIGINT,
            keywords VARCHAR, reps VARCHAR)""",
+    # tagging (see tags.py): sources, per-hash results and raw tags, normalisation map, vocabulary edits,
+    # manual per-row tags and the append-only event log
+    """CREATE TABLE IF NOT EXISTS tag_sources (origin VARCHAR, version VARCHAR, enabled BOOLEAN, created VARCHAR,
+           params VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS tag_done (origin VARCHAR, version VARCHAR, hash VARCHAR, status VARCHAR, raw VARCHAR,
+           prompt_tokens INTEGER, completion_tokens INTEGER, time VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS tag_raw (origin VARCHAR, version VARCHAR, hash VARCHAR, tag VARCHAR, confidence FLOAT,
+           explanation VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS tag_map (raw VARCHAR, tag VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS tag_override (tag_from VARCHAR, tag_to VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS tag_manual (id BIGINT, tag VARCHAR, op VARCHAR, time VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS tag_events (seq BIGINT, time VARCHAR, op VARCHAR, summary VARCHAR, undo VARCHAR,
+           ref BIGINT)""",
 ]
 LIST_COLUMNS = ["id", "dataset", "format", "file", "line", "instruction", "response", "n_turns", "n_messages",
                 "roles", "instruction_chars", "response_chars", "total_chars", "n_tokens", "language", "hash",
-                "is_duplicate", "dup_count", "cluster", "cluster_label", "x", "y"]
-ALL_COLUMNS = {**ROW_COLUMNS, **STEP_COLUMNS}
+                "is_duplicate", "dup_count", "cluster", "cluster_label", "x", "y", "tags", "raw_tags"]
+ALL_COLUMNS = {**ROW_COLUMNS, **STEP_COLUMNS, **TAG_COLUMNS}
 NAME_RE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -82,10 +95,17 @@ class StoreBase:
         if not read_only:
             for s in SCHEMA:
                 self._con.execute(s)
-            for k, typ in STEP_COLUMNS.items():  # Step columns (older workspaces lack them)
+            for k, typ in {**STEP_COLUMNS, **TAG_COLUMNS}.items():  # Step columns (older workspaces lack them)
                 self._con.execute(f'ALTER TABLE rows ADD COLUMN IF NOT EXISTS "{k}" {typ}')
             # a run still marked running when the workspace opens was killed (only one process can open it)
+            killed_tag = self._con.execute("SELECT count(*) FROM runs WHERE status = 'running' AND step = 'tag'"
+                                           ).fetchall()[0][0]
             self._con.execute("UPDATE runs SET status = 'interrupted' WHERE status = 'running'")
+            if killed_tag:  # a tagging run killed mid-way may have results whose rows were not refreshed yet
+                with self._con.cursor() as c:
+                    c.execute("BEGIN TRANSACTION")
+                    self._refresh(c)
+                    c.execute("COMMIT")
             with self._con.cursor() as c:  # an import killed mid-file left rows behind: remove them
                 self.recovered_rows = self._undo_import(c)
         # bounded memory: DuckDB spills past this (imports of a million rows stay within a few GB in all)
@@ -99,6 +119,7 @@ class StoreBase:
         self._id_seq = 0
         self._id_lock = threading.Lock()  # not the write lock: reads must not wait for an import
         self._big_cache: tuple[int, int] | None = None
+        self._tag_dirty: set = set()  # content hashes whose tag results await a rows refresh (see tags.py)
 
     def _big(self) -> bool:
         """Whether the workspace is large enough for text filters to be worth caching (≥ 50,000 rows)."""

@@ -141,6 +141,20 @@ class StepsMixin:
                 else np.zeros((0, dim), np.float32))
         return ids.astype(np.int64), vecs.astype(np.float32, copy=False)
 
+    def hash_vectors(self, space: int, hashes: list[str]) -> tuple[list[str], np.ndarray]:
+        """(hashes that have a vector, their vectors) for the given content hashes, in the given order."""
+        dim = self.space_info(space)["dim"]
+        t = pa.table({"hash": pa.array(list(hashes), pa.string()), "pos": pa.array(np.arange(len(hashes)))})
+        with self._cur() as c:
+            c.register("_hv", t)
+            got = c.sql(f"SELECT h.hash, v.vec FROM _hv h JOIN (SELECT hash, any_value(vec) AS vec FROM "
+                        f"{_vec_table(space)} GROUP BY hash) v USING (hash) ORDER BY h.pos").to_arrow_table()
+            c.unregister("_hv")
+        col = got.column("vec").combine_chunks() if got.num_rows else None
+        vecs = (col.values.to_numpy(zero_copy_only=False).reshape(-1, dim) if col is not None
+                else np.zeros((0, dim), np.float32))
+        return got.column("hash").to_pylist(), vecs.astype(np.float32, copy=False)
+
     def nearest(self, space: int, query: np.ndarray, flt: Filter | None = None, k: int = 20,
                 exclude_id: int | None = None):
         """Rows nearest a query vector by cosine, under the filter: DataFrame with a ``score`` column."""
