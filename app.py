@@ -25,6 +25,7 @@ PAGES = {
     "browse": st.Page("pages/browse.py", title="Browse", icon=":material/search:"),
     "map": st.Page("pages/map.py", title="Map", icon=":material/scatter_plot:"),
     "clusters": st.Page("pages/clusters.py", title="Clusters", icon=":material/workspaces:"),
+    "tags": st.Page("pages/tags.py", title="Tags", icon=":material/sell:"),
     "plots": st.Page("pages/plots.py", title="Plots", icon=":material/bar_chart:"),
     "export": st.Page("pages/export.py", title="Export", icon=":material/download:"),
 }

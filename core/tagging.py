@@ -64,7 +64,9 @@ def tag_llm(store: Store, cfg, flt: Filter | None = None, concurrency: int = 8, 
                 last[0] = time.time()
 
         def prog(stage, d, tot, info=None):
-            _emit(progress, "tag", d, total, **{**_rate(d, total, t0), **(info or {})})
+            # the runner knows no total (it reads a generator): its eta_s is None, ours is not
+            _emit(progress, "tag", d, total, **{**_rate(d, total, t0),
+                                                **{k: v for k, v in (info or {}).items() if v is not None}})
 
         try:
             summary = tagllm.run_tagging(items, cl, concurrency=concurrency, max_rows=limit, max_tokens=max_tokens,
@@ -192,7 +194,8 @@ def tag_import(store: Store, column: str, flt: Filter | None = None, progress=No
     rid = store.start_run("tag", {"method": "import", "column": column, "filter": (flt or Filter()).to_dict()})
 
     def go():
-        vals = store.column_values(column, flt)
+        # a row without the field was not labelled: it stays untagged (None), not "tagged with no tag" ([])
+        vals = [(h, v) for h, v in store.column_values(column, flt) if v is not None]
         res = [{"hash": h, "status": "ok", "tags": [(t, 1.0, None) for t in _label_tags(v)]} for h, v in vals]
         for i in range(0, len(res), 20_000):
             store.save_tags(origin, version, res[i:i + 20_000])

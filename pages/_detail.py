@@ -46,6 +46,8 @@ def show_row(r: dict):
     with right:
         st.caption("Provenance")
         _provenance(r)
+        from pages._tags_edit import row_tags_editor
+        row_tags_editor(r)
         if r.get("extra"):
             st.caption("Extra fields")
             st.json(r["extra"], expanded=1)
