@@ -168,3 +168,25 @@ def undo(workspace: str = WS, as_json: bool = typer.Option(False, "--json")):
     """Undo the most recent tag edit or normalisation."""
     summary = _open(workspace).undo_tag_event()
     _out({"undone": summary}) if as_json else typer.echo(f"undid: {summary}")
+
+
+@app.command("cluster-titles")
+def cluster_titles(workspace: str = WS,
+                   base_url: str = typer.Option(..., "--base-url", help="OpenAI-compatible server, ending in /v1"),
+                   model: str = typer.Option(..., "--model"),
+                   api_key_env: str = typer.Option("OPENAI_API_KEY", "--api-key-env"),
+                   overwrite: bool = typer.Option(False, "--overwrite", help="also replace names given by hand"),
+                   concurrency: int = typer.Option(4, "--concurrency"),
+                   as_json: bool = typer.Option(False, "--json")):
+    """Name each cluster with a short LLM title from its keywords and representative samples (optional)."""
+    from core.llm import LLMClient, LLMConfig
+    from core.titles import suggest_titles
+    store = _open(workspace)
+    with LLMClient(LLMConfig(base_url, model, api_key_env=api_key_env)) as client:
+        res = _run(as_json, lambda bar: suggest_titles(store, client, overwrite, concurrency, progress=bar))
+    if as_json:
+        _out(res)
+    else:
+        for cl, t in sorted(res["titles"].items()):
+            typer.echo(f"{cl:>4}  {t}")
+        typer.echo(f"{res['titled']} named, {res['failed']} failed, {res['skipped']} kept their names")

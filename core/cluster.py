@@ -24,6 +24,7 @@ __all__ = [
 MODES = ("fast", "reproducible")
 PCA_INIT_ABOVE = 50_000  # spectral init can hang on big graphs
 UMAP_MIN_DIST = 0.0  # packed clusters for density-based clustering
+MAP_MIN_DIST = 0.1  # the 2-D map: UMAP's own default, points spread enough to see and select
 REASSIGN_K = 10
 # Above BIG_FIT fitted rows UMAP runs UMAP_BIG_EPOCHS epochs (UMAP's own default there: 200; 500 below). Measured
 # on 52k Alpaca: half the layout time, and the clusters agree with a 200-epoch run (ARI 0.89) about as well as
@@ -123,13 +124,14 @@ def umap_settings(n: int, n_fit: int | None = None, n_epochs: int | None = None)
     return {"init": "pca" if n > PCA_INIT_ABOVE else "spectral", "n_epochs": int(n_epochs)}
 
 
-def _umap(n: int, n_fit: int, n_components: int, mode: str, seed: int, n_neighbors: int, n_epochs):
+def _umap(n: int, n_fit: int, n_components: int, mode: str, seed: int, n_neighbors: int, n_epochs,
+          min_dist: float = UMAP_MIN_DIST):
     import umap
 
     enable_numba_cache()
     return umap.UMAP(
         n_components=n_components, n_neighbors=max(2, min(n_neighbors, n_fit - 1)), metric="cosine",
-        min_dist=UMAP_MIN_DIST, **umap_settings(n, n_fit, n_epochs),
+        min_dist=min_dist, **umap_settings(n, n_fit, n_epochs),
         random_state=seed if mode == "reproducible" else None, n_jobs=1 if mode == "reproducible" else -1,
         low_memory=True, verbose=False,
     )
@@ -137,10 +139,11 @@ def _umap(n: int, n_fit: int, n_components: int, mode: str, seed: int, n_neighbo
 
 def umap_reduce(vectors: np.ndarray, n_components: int = 2, *, mode: str = "fast", seed: int = 42,
                 sample_threshold: int = 50_000, n_neighbors: int = 15, progress=None, n_epochs: int | None = None,
-                chunk_size: int = 20_000) -> tuple[np.ndarray, object]:
+                chunk_size: int = 20_000, min_dist: float = UMAP_MIN_DIST) -> tuple[np.ndarray, object]:
     """UMAP (cosine) to n_components. mode "fast": parallel, not reproducible; "reproducible": random_state=seed,
     single-threaded. Above sample_threshold rows, fit on a uniform random sample of that many rows (drawn with
     `seed`) and transform the rest in chunks, calling progress(done_rows, total_rows) after the fit and each chunk.
+    min_dist: 0 (the default) packs clusters for HDBSCAN; the 2-D map passes MAP_MIN_DIST (0.1).
     Returns float32 (n, n_components) coordinates and the fitted model (picklable; see umap_transform)."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
@@ -156,7 +159,7 @@ def umap_reduce(vectors: np.ndarray, n_components: int = 2, *, mode: str = "fast
     if n > sample_threshold:
         sample = np.sort(np.random.default_rng(seed).choice(n, size=sample_threshold, replace=False))
     fit_X = X if sample is None else X[sample]
-    model = _umap(n, len(fit_X), n_components, mode, seed, n_neighbors, n_epochs)
+    model = _umap(n, len(fit_X), n_components, mode, seed, n_neighbors, n_epochs, min_dist)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fitted = model.fit_transform(fit_X).astype(np.float32)

@@ -105,16 +105,18 @@ def _model_path(store: Store, name: str) -> Path:
 
 # ------------------------------------------------------------------ 2-D map
 def map2d(store: Store, space: int | None = None, mode: str = "fast", seed: int = 42, refit: bool = False,
-          progress=None) -> dict:
-    """UMAP (cosine) to 2-D coordinates x, y. With the same space and mode as the last map, only rows without
-    coordinates are placed (by the saved model's transform); otherwise, or with refit, the map is refitted."""
+          progress=None, min_dist: float | None = None) -> dict:
+    """UMAP (cosine) to 2-D coordinates x, y. With the same space, mode and min_dist as the last map, only rows
+    without coordinates are placed (by the saved model's transform); otherwise, or with refit, the map is refitted.
+    min_dist defaults to core.cluster.MAP_MIN_DIST (0.1: the clustering reduction keeps 0, packed for HDBSCAN)."""
     if mode not in MAP_MODES:
         raise StoreError(f"mode must be one of {', '.join(MAP_MODES)}")
     numba_cache_dir()
     from core import cluster as cl
+    min_dist = cl.MAP_MIN_DIST if min_dist is None else float(min_dist)
     sid = active_space(store, space)
     info = store.space_info(sid)
-    ident = {"space": sid, "model": info["model"], "text": info["recipe"], "mode": mode}
+    ident = {"space": sid, "model": info["model"], "text": info["recipe"], "mode": mode, "min_dist": min_dist}
     if mode == "reproducible":
         ident["seed"] = seed
     rid = store.start_run("map", ident)
@@ -136,7 +138,7 @@ def map2d(store: Store, space: int | None = None, mode: str = "fast", seed: int 
             ids, vecs = store.vectors(sid)
             if not len(ids):
                 raise StoreError("no rows have embeddings in this space yet: run embed first")
-            xy, model = cl.umap_reduce(vecs, 2, mode=mode, seed=seed,
+            xy, model = cl.umap_reduce(vecs, 2, mode=mode, seed=seed, min_dist=min_dist,
                                        progress=lambda d, t: _emit(progress, "map", d, t))
             tmp = path.with_suffix(".tmp")
             tmp.write_bytes(pickle.dumps(model))
@@ -146,7 +148,7 @@ def map2d(store: Store, space: int | None = None, mode: str = "fast", seed: int 
             store.set_meta("map", ident)
             placed, how, mapped = len(ids), "fitted", len(ids)
         secs = time.perf_counter() - t0
-        return {"rows": placed, "mapped": mapped, "how": how, "mode": mode, "space": sid,
+        return {"rows": placed, "mapped": mapped, "how": how, "mode": mode, "min_dist": min_dist, "space": sid,
                 "seconds": round(secs, 3), "note": how}
     return _finish(store, rid, run)
 

@@ -67,6 +67,42 @@ def detail(c: dict):
               on_click=_drill, args=(c["cluster"],))
 
 
+def titles_panel():
+    """Optional: name the clusters with an LLM (any OpenAI-compatible server; settings shared with Tags)."""
+    import os
+
+    from core.llm import LLMClient, LLMConfig
+    from core.titles import suggest_titles
+    with st.expander("Name clusters with an LLM (optional)"):
+        st.caption("Each cluster's keywords and representative samples go to the server; its short title becomes "
+                   "the cluster's name (editable, kept across re-runs). Names you gave by hand are kept.")
+        c1, c2, c3 = st.columns([3, 2, 2])
+        base = c1.text_input("Base URL (ending in /v1)", st.session_state.get("tg_base", "https://api.openai.com/v1"),
+                             key="ct_base")
+        model = c2.text_input("Model", st.session_state.get("tg_model", "gpt-4o-mini"), key="ct_model").strip()
+        env = c3.text_input("API key: name of its environment variable", st.session_state.get("tg_env",
+                            "OPENAI_API_KEY"), key="ct_env").strip()
+        over = st.checkbox("Also replace names given by hand", key="ct_over")
+        if st.button("Suggest titles", key="ct_go"):
+            if env and not (env.replace("_", "a").isalnum() and not env[0].isdigit()):
+                st.error("Type the NAME of the environment variable that holds the key, not the key itself.")
+                return
+            try:
+                cfg = LLMConfig(base.strip(), model, api_key_env=env or "")
+            except ValueError as e:
+                st.error(ui.md(e))
+                return
+            if env and not os.environ.get(env):
+                st.caption(f"{env} is not set: requests go without a key.")
+            with LLMClient(cfg) as client:
+                res = sui.run_step("Cluster titles", lambda p: suggest_titles(ui.store(), client, overwrite=over,
+                                                                              progress=p))
+            if res:
+                ui.flash("success", f"{res['titled']} clusters named, {res['failed']} failed, {res['skipped']} "
+                                    f"kept their names ({res['prompt_tokens'] + res['completion_tokens']:,} tokens).")
+                st.rerun()
+
+
 ui.page_setup("Clusters")
 if not ui.no_data_notice():
     if st.session_state.pop("sift_drill", False):
@@ -111,3 +147,4 @@ if not ui.no_data_notice():
             pick = st.selectbox("Cluster", ids, index=sel[0] if sel else 0, key=f"cl_pick_{sel[0] if sel else ''}",
                                 format_func=lambda i: f"{i} · {next(c['title'] for c in cl if c['cluster'] == i)[:60]}")
             detail(next(c for c in cl if c["cluster"] == pick))
+        titles_panel()

@@ -5,6 +5,7 @@ open, no script may run, and no request may reach the recording server the paylo
 """
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import os
@@ -34,6 +35,48 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serve_app(ws: Path, env: dict | None = None):
+    """`streamlit run app.py` on 127.0.0.1 (headless, no usage statistics) over the workspace ws.
+    Yields (url, port, pid); stops the server on exit. Used by the browser tests and bench/map_paint.py."""
+    port = _free_port()
+    env = dict(os.environ, SIFT_WORKSPACE=str(ws), HF_HUB_OFFLINE="1", **(env or {}))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.address", "127.0.0.1",
+         "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                if urllib.request.urlopen(url + "/_stcore/health", timeout=1).read() == b"ok":
+                    break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            proc.kill()
+            raise RuntimeError("streamlit did not start: " + proc.stdout.read().decode(errors="replace")[-2000:])
+        yield url, port, proc.pid
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(10)
+
+
+def launch_chromium(playwright):
+    """Debian's Chromium through Playwright (never a downloaded browser); WebGL runs on SwiftShader."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+
+
+def require_chromium():
+    """Skip (fail on CI) when Debian's Chromium is not installed."""
+    if not Path(CHROMIUM).exists():
+        msg = f"{CHROMIUM} not found: the README test command installs Debian chromium (apt-get install chromium)"
+        if os.environ.get("CI"):
+            pytest.fail(msg)  # CI must run the browser journey
+        pytest.skip(msg)
 
 
 class _Recorder(http.server.BaseHTTPRequestHandler):
@@ -70,11 +113,7 @@ def payloads(port: int) -> list[str]:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    if not Path(CHROMIUM).exists():
-        msg = f"{CHROMIUM} not found: the README test command installs Debian chromium (apt-get install chromium)"
-        if os.environ.get("CI"):
-            pytest.fail(msg)  # CI must run the browser journey
-        pytest.skip(msg)
+    require_chromium()
     rec_port = _free_port()
     rec = http.server.ThreadingHTTPServer(("127.0.0.1", rec_port), _Recorder)
     threading.Thread(target=rec.serve_forever, daemon=True).start()
@@ -89,25 +128,8 @@ def served(tmp_path_factory):
     res = import_paths(store, [str(src)], name="hostile")
     assert res.rows == len(payloads(rec_port)) and res.quarantined == 1
     store.close()
-    port = _free_port()
-    env = dict(os.environ, SIFT_WORKSPACE=str(ws), HF_HUB_OFFLINE="1")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.address", "127.0.0.1",
-         "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(120):
-        try:
-            if urllib.request.urlopen(url + "/_stcore/health", timeout=1).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("streamlit did not start: " + proc.stdout.read().decode(errors="replace")[-2000:])
-    yield {"url": url, "port": port, "rec_port": rec_port, "pid": proc.pid, "ws": ws}
-    proc.terminate()
-    proc.wait(10)
+    with serve_app(ws) as (url, port, pid):
+        yield {"url": url, "port": port, "rec_port": rec_port, "pid": pid, "ws": ws}
     rec.shutdown()
 
 
@@ -115,7 +137,7 @@ def served(tmp_path_factory):
 def browser():
     from playwright.sync_api import sync_playwright
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        b = launch_chromium(p)
         yield b
         b.close()
 
