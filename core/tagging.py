@@ -115,8 +115,13 @@ def tag_offline(store: Store, method: str, flt: Filter | None = None, model: str
         total, batches = store.tag_pending(method, version, flt, text, limit, batch=batch)
         t0, done = time.time(), 0
         _emit(progress, "tag", 0, total, **_rate(0, total, t0))
+        sid = store.space_id(e.model_id, text)  # rows embedded already (Map page): their stored vectors are reused
         for b in batches:
-            tags = tagger.tag([p or "" for _, p in b])
+            texts, vecs = [p or "" for _, p in b], None
+            if sid is not None:
+                have, v = store.hash_vectors(sid, [h for h, _ in b])
+                vecs = v if len(have) == len(b) else None
+            tags = tagger.tag(texts, vecs=vecs)
             store.save_tags(method, version, [{"hash": h, "status": "ok", "tags": [(t, c, None) for t, c in tg]}
                                               for (h, _), tg in zip(b, tags)])
             done += len(b)

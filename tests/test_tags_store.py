@@ -156,3 +156,27 @@ def test_cli_tag_import_stats_json_contract(store):
     assert len(rows) == 2 and rows[0]["tags"] == ["poetry"] and rows[0]["raw_tags"] == ["poetry"]
     r = _cli("tag", "--workspace", ws, "--method", "llm")
     assert r.returncode == 2 and "--base-url" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_offline_taggers_and_propagation_through_the_store(store):
+    from core import steps
+    from core.embed import FakeEmbedder
+    emb = FakeEmbedder()
+    res = tagging.tag_offline(store, "keyphrase", embedder=emb)
+    assert res["rows"] == 4 and res["source"][0] == "keyphrase" and "fake" in res["source"][1]
+    assert tagging.tag_offline(store, "keyphrase", embedder=emb)["rows"] == 0  # cached
+    assert tagging.stats(store)["rows_tagged"] == 5
+    res = tagging.tag_offline(store, "taxonomy", embedder=emb)
+    assert res["rows"] == 4 and "taxonomy=" in res["source"][1]
+    src = store.tag_sources()
+    assert set(src["origin"]) == {"keyphrase", "taxonomy"} and src["enabled"].all()
+    # propagation: the keyphrase source tags only rows 1-2 of the filter; the rest get neighbours' tags
+    steps.embed(store, recipe="instruction", embedder=emb)
+    store.tag_source("manual-sample", "v1")
+    h = {int(r["id"]): r["hash"] for _, r in store.rows(columns=["id", "hash"]).iterrows()}
+    store.save_tags("manual-sample", "v1", [{"hash": h[1], "status": "ok", "tags": [("poem", 1.0, None)]},
+                                            {"hash": h[2], "status": "ok", "tags": [("code", 1.0, None)]}])
+    res = tagging.tag_propagate(store, "manual-sample", k=1, min_conf=0.5)
+    assert res["labelled"] == 2 and res["rows"] == 2  # rows 4 and 5 (row 3 shares row 1's sample)
+    raw = store.rows(columns=["id", "raw_tags"]).set_index("id")["raw_tags"]
+    assert {"poem", "code"} & set(raw[4]) and {"poem", "code"} & set(raw[5])

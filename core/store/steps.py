@@ -80,6 +80,11 @@ class StepsMixin:
             out.append({"space": sid, "model": model, "recipe": recipe, "dim": dim, "created": created, "vectors": n})
         return out
 
+    def space_id(self, model: str, recipe: str) -> int | None:
+        """The id of an existing embedding space (model, recipe), or None."""
+        r = self._q("SELECT id FROM spaces WHERE model = ? AND recipe = ?", [model, recipe])
+        return int(r[0][0]) if r else None
+
     def space_info(self, space: int) -> dict:
         """One space's model, recipe and dim (no vector count: callers on hot paths need only these)."""
         got = self._q("SELECT id, model, recipe, dim, created FROM spaces WHERE id = ?", [int(space)])
