@@ -280,6 +280,26 @@ def clear_filter_button(key: str = "clear_filter"):
         st.button("Clear filter", key=key, on_click=lambda: set_filter(Filter()))
 
 
+def sentence_bar() -> int | None:
+    """The filter sentence with its count and, when a filter is set, a Clear button beside it."""
+    c1, c2 = st.columns([5, 1], vertical_alignment="center")
+    with c1:
+        n = show_sentence()
+    with c2:
+        clear_filter_button()
+    return n
+
+
+def page_header(jump_flag: str) -> int | None:
+    """Common top of the analysis pages: go to Browse when ``jump_flag`` was set by a drill-down, the dataset
+    selector in the sidebar, then the sentence bar. Returns the filter's row count (None: it cannot run)."""
+    if st.session_state.pop(jump_flag, False):
+        st.switch_page("pages/browse.py")
+    with st.sidebar:
+        dataset_selector()
+    return sentence_bar()
+
+
 def no_data_notice() -> bool:
     """True (and an info box) when the workspace has no datasets yet."""
     if datasets():

@@ -13,7 +13,7 @@ from pages._steps_ui import semantic_search_box
 
 PAGE_SIZES = (10, 25, 50, 100, 200)
 TABLE_COLS = ["id", "dataset", "format", "language", "n_turns", "instruction", "response", "instruction_chars",
-              "response_chars", "n_tokens", "cluster_label", "roles", "is_duplicate", "file", "line"]
+              "response_chars", "n_tokens", "cluster_label", "tags", "roles", "is_duplicate", "file", "line"]
 TRUNC = 160
 
 
@@ -147,6 +147,8 @@ def table(total: int) -> list:
     for c in ("instruction", "response"):
         if c in df:
             df[c] = df[c].map(_truncate)
+    if "tags" in df:
+        df["tags"] = df["tags"].map(lambda t: ", ".join(t) if hasattr(t, "__len__") and not isinstance(t, str) else "")
     ids = [int(i) for i in df["id"]] if len(df) else []
     key, pick_key = f"table_{ui.nonce()}_{page}_{size}", _pick_key(page, size)
     st.dataframe(df, hide_index=True, width="stretch", key=key, on_select=lambda: _on_table_select(key, ids, pick_key),
@@ -208,11 +210,7 @@ if not ui.no_data_notice():
         facets()
     filter_bar()
     semantic_search_box()
-    c1, c2 = st.columns([5, 1], vertical_alignment="center")
-    with c1:
-        total = ui.show_sentence()
-    with c2:
-        ui.clear_filter_button()
+    total = ui.sentence_bar()
     if total is not None:
         pick_key, page_rows = table(total)
         st.divider()

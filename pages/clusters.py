@@ -105,15 +105,7 @@ def titles_panel():
 
 ui.page_setup("Clusters")
 if not ui.no_data_notice():
-    if st.session_state.pop("sift_drill", False):
-        st.switch_page("pages/browse.py")
-    with st.sidebar:
-        ui.dataset_selector()
-    c1, c2 = st.columns([5, 1], vertical_alignment="center")
-    with c1:
-        ui.show_sentence()
-    with c2:
-        ui.clear_filter_button()
+    ui.page_header("sift_drill")
     cl = sui.clusters()
     stt = sui.status()
     if not cl:

@@ -213,11 +213,7 @@ if not ui.no_data_notice():
                                  help="Beyond this a random sample is drawn over a density layer of every point. "
                                       "Every point's hover text travels to the browser: on a 2-core machine "
                                       "without a GPU 10,000 points paint in about 2 s and 200,000 in about 12 s.")
-    c1, c2 = st.columns([5, 1], vertical_alignment="center")
-    with c1:
-        ui.show_sentence()
-    with c2:
-        ui.clear_filter_button()
+    ui.sentence_bar()
     status_line(stt)
     compute_panel(stt)
     if stt["mapped"]:

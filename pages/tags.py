@@ -151,15 +151,7 @@ def vocabulary():
 # ------------------------------------------------------------------ page
 ui.page_setup("Tags")
 if not ui.no_data_notice():
-    if st.session_state.pop("sift_tag_browse", False):
-        st.switch_page("pages/browse.py")
-    with st.sidebar:
-        ui.dataset_selector()
-    c1, c2 = st.columns([5, 1], vertical_alignment="center")
-    with c1:
-        runs = ui.show_sentence() is not None  # a filter that cannot run gets its error and a way out, no more
-    with c2:
-        ui.clear_filter_button()
+    runs = ui.page_header("sift_tag_browse") is not None  # a filter that cannot run gets its error, no more
     j = tui.job()
     if j is not None and j.running:
         tui.job_panel()
