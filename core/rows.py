@@ -28,8 +28,10 @@ COLUMN_KINDS = {
     "language": "text", "hash": "text", "is_duplicate": "bool", "dup_count": "int",
 }
 # columns written by Steps (map coordinates, clusters), added to the rows table after import
-STEP_COLUMNS = {"x": "FLOAT", "y": "FLOAT", "cluster": "INTEGER", "cluster_label": "VARCHAR"}
-COLUMN_KINDS.update({"x": "float", "y": "float", "cluster": "int", "cluster_label": "text"})
+STEP_COLUMNS = {"x": "FLOAT", "y": "FLOAT", "cluster": "INTEGER", "cluster_label": "VARCHAR",
+                "dup_group": "BIGINT", "dup_keep": "BOOLEAN", "contaminated": "VARCHAR"}
+COLUMN_KINDS.update({"x": "float", "y": "float", "cluster": "int", "cluster_label": "text",
+                     "dup_group": "int", "dup_keep": "bool", "contaminated": "text"})
 # effective tags, materialised by the Store's tags part (normalised + manual edits), the raw tags, and their count
 TAG_COLUMNS = {"tags": "VARCHAR[]", "raw_tags": "VARCHAR[]", "n_tags": "INTEGER"}
 COLUMN_KINDS.update({"tags": "list", "raw_tags": "list", "n_tags": "int"})

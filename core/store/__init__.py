@@ -7,6 +7,7 @@ filter can never read or write files or change settings.
 from core.store.base import ALL_COLUMNS, DB_NAME, LIST_COLUMNS, StoreBase, StoreError, merge_kind, now, safe_name
 from core.store.imports import ImportsMixin, _FileWriter
 from core.store.query import QueryMixin
+from core.store.select import SelectMixin
 from core.store.steps import StepsMixin
 from core.store.tagedit import TagEditMixin
 from core.store.tags import TagsMixin
@@ -14,5 +15,5 @@ from core.store.tags import TagsMixin
 __all__ = ["ALL_COLUMNS", "DB_NAME", "LIST_COLUMNS", "Store", "StoreError", "merge_kind", "now", "safe_name", "_FileWriter"]
 
 
-class Store(StoreBase, ImportsMixin, QueryMixin, StepsMixin, TagsMixin, TagEditMixin):
+class Store(StoreBase, ImportsMixin, QueryMixin, StepsMixin, TagsMixin, TagEditMixin, SelectMixin):
     """One workspace's DuckDB file (see the modules of this package for each part)."""

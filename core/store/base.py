@@ -42,12 +42,16 @@ SCHEMA = [
     """CREATE TABLE IF NOT EXISTS tag_map (raw VARCHAR, tag VARCHAR)""",
     """CREATE TABLE IF NOT EXISTS tag_override (tag_from VARCHAR, tag_to VARCHAR)""",
     """CREATE TABLE IF NOT EXISTS tag_manual (id BIGINT, tag VARCHAR, op VARCHAR, time VARCHAR)""",
+    # curation: named Selections (ordered row ids + the recipe that produced them)
+    """CREATE TABLE IF NOT EXISTS selections (name VARCHAR, created VARCHAR, n BIGINT, recipe VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS selection_rows (name VARCHAR, pos BIGINT, id BIGINT)""",
     """CREATE TABLE IF NOT EXISTS tag_events (seq BIGINT, time VARCHAR, op VARCHAR, summary VARCHAR, undo VARCHAR,
            ref BIGINT)""",
 ]
 LIST_COLUMNS = ["id", "dataset", "format", "file", "line", "instruction", "response", "n_turns", "n_messages",
                 "roles", "instruction_chars", "response_chars", "total_chars", "n_tokens", "language", "hash",
-                "is_duplicate", "dup_count", "cluster", "cluster_label", "x", "y", "tags", "raw_tags"]
+                "is_duplicate", "dup_count", "cluster", "cluster_label", "x", "y", "tags", "raw_tags", "dup_group", "dup_keep",
+                "contaminated"]
 ALL_COLUMNS = {**ROW_COLUMNS, **STEP_COLUMNS, **TAG_COLUMNS}
 NAME_RE = re.compile(r"[^A-Za-z0-9._-]+")
 
