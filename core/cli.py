@@ -1,4 +1,4 @@
-"""Headless CLI: ``python -m core import|info|rows|export|quarantine|demo|embed|map|cluster|similar``.
+"""Headless CLI: ``python -m core import|info|rows|export|quarantine|demo|index|embed|map|cluster|similar``.
 
 User mistakes print one clear line on stderr and exit non-zero; never a traceback.
 """
@@ -132,11 +132,17 @@ def export(workspace: str = WS, dataset: Optional[str] = typer.Option(None, "--d
            search: Optional[str] = typer.Option(None, "--search"),
            out: str = typer.Option(..., "--out", help="NAME.jsonl|NAME.parquet|NAME.csv (written to WS/exports/)"),
            as_: str = typer.Option("original", "--as", help="original|alpaca|sharegpt|messages"),
+           selection: Optional[str] = typer.Option(None, "--selection", help="only the rows of this saved "
+                                                   "Selection (its recipe goes into the manifest)"),
            as_json: bool = typer.Option(False, "--json")):
     """Export the filtered rows, with NAME.manifest.json beside them."""
     from core.export import export_rows
     store = _open(workspace)
-    man = export_rows(store, _filter(where, search), out, as_, dataset=dataset)
+    if selection:
+        from core.replay import export_selection
+        man = export_selection(store, selection, out, as_, _filter(where, search), dataset)
+    else:
+        man = export_rows(store, _filter(where, search), out, as_, dataset=dataset)
     if as_json:
         _out({k: v for k, v in man.items() if k != "provenance"})
     else:
@@ -178,6 +184,30 @@ def demo(workspace: str = WS, rows: int = typer.Option(3000, "--rows")):
             typer.echo(f"dataset {r.dataset}: {r.rows:,} rows ({r.format}), {r.quarantined} quarantined")
 
 
+@app.command()
+def index(workspace: str = WS, force: bool = typer.Option(False, "--force", help="rebuild even if current"),
+          drop: bool = typer.Option(False, "--drop", help="remove the text index"),
+          as_json: bool = typer.Option(False, "--json", help="print one JSON object")):
+    """Build the text index that answers `contains` on instruction/response and --search without scanning
+    (built once after the rows change; queries fall back to scanning while there is none)."""
+    store = _open(workspace)
+    try:
+        if drop:
+            store.drop_text_index()
+            info = {"dropped": True}
+        else:
+            info = store.text_index_info()
+            if force or not info or not info["current"]:
+                info = dict(store.build_text_index(), current=True)
+    finally:
+        store.close()
+    if as_json:
+        _out(info)
+    elif not drop:
+        typer.echo(f"text index: {info['rows']:,} rows, {info['tokens']:,} tokens, {info['postings']:,} postings "
+                   f"(built {info['built']} in {info['seconds']:.1f} s)")
+
+
 def main():
     try:
         rc = app(standalone_mode=False)  # in this mode click returns typer.Exit's code instead of raising
@@ -207,3 +237,4 @@ def main():
 
 from core import cli_steps  # noqa: E402,F401  (registers embed, map, cluster, similar on app)
 from core import cli_tags  # noqa: E402,F401  (registers tag and tags ... on app)
+from core import cli_curate  # noqa: E402,F401  (registers select, dedup, decontaminate, selections, replay)

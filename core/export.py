@@ -205,7 +205,7 @@ def _flat(rec: dict) -> dict:
 
 
 def export_rows(store: Store, flt: Filter, out: str, as_: str = "original", dataset: str | None = None,
-                progress=None) -> dict:
+                progress=None, extra: dict | None = None) -> dict:
     """Write the rows of ``flt`` to exports/OUT and OUT.manifest.json; returns the manifest (without writing
     provenance twice into memory for huge exports)."""
     if as_ not in AS:
@@ -244,6 +244,7 @@ def export_rows(store: Store, flt: Filter, out: str, as_: str = "original", data
         "file": path.name, "format": suffix.lstrip("."), "as": as_, "dataset": dataset,
         "filter": {"description": flt.describe(), "data": flt.to_dict()},
         "rows": n, "skipped": len(skipped), "skipped_rows": skipped[:1000], "sha256": h.hexdigest(),
+        **(extra or {}),
     }
     mpath = path.with_name(path.name + ".manifest.json")
     _write_manifest(mpath, manifest, prov)

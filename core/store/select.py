@@ -60,6 +60,13 @@ class SelectMixin:
             self._bump(c)
             c.execute("COMMIT")
 
+    def import_order(self) -> list[dict]:
+        """Every imported file in the order its rows were numbered: what a replay imports again, in order."""
+        got = self._q("SELECT f.dataset, f.path, f.sha256, f.format, f.rows, r.first FROM files f LEFT JOIN "
+                      "(SELECT dataset, file, min(id) AS first FROM rows GROUP BY dataset, file) r "
+                      "ON r.dataset = f.dataset AND r.file = f.path ORDER BY r.first NULLS LAST, f.imported")
+        return [{"dataset": d, "path": p, "sha256": h, "format": f, "rows": int(n or 0)} for d, p, h, f, n, _ in got]
+
     # ------------------------------------------------------------------ inputs of the selection methods
     def select_inputs(self, flt: Filter | None, columns=()) -> dict:
         """Arrays for the Filter's rows in id order: ``id`` plus each requested column (whitelisted core/Step
