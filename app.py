@@ -26,6 +26,7 @@ PAGES = {
     "map": st.Page("pages/map.py", title="Map", icon=":material/scatter_plot:"),
     "clusters": st.Page("pages/clusters.py", title="Clusters", icon=":material/workspaces:"),
     "tags": st.Page("pages/tags.py", title="Tags", icon=":material/sell:"),
+    "curate": st.Page("pages/curate.py", title="Curate", icon=":material/filter_alt:"),
     "plots": st.Page("pages/plots.py", title="Plots", icon=":material/bar_chart:"),
     "export": st.Page("pages/export.py", title="Export", icon=":material/download:"),
 }

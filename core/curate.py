@@ -109,8 +109,9 @@ def decontaminate(store: Store, evals, n: int = 13, embed_threshold: float | Non
 
     def go():
         t0 = time.time()
-        items = dc.load_eval_texts([str(p) for p in paths])  # [(label, text)]
-        labels, etexts = [i[0] for i in items], [i[1] for i in items]
+        items = dc.load_eval_texts([str(p) for p in paths])  # one EvalPrompt per user turn
+        labels = [f"{Path(i.source).name}:{i.line}" for i in items]
+        etexts = [i.text for i in items]
         ids = _ids_of(store, flt)
         texts = store.texts(ids, text)
         hit: dict[int, str] = {}
@@ -123,7 +124,7 @@ def decontaminate(store: Store, evals, n: int = 13, embed_threshold: float | Non
             e = em.embedder_for_model_id(info_s["model"])
             vids, vecs = store.vectors(sid, Filter(ids=tuple(int(i) for i in ids)))
             pos_of = np.searchsorted(ids, vids)
-            for vpos, epos, sim in dc.embedding_matches(vecs, e.encode(etexts), embed_threshold):
+            for vpos, epos, sim in zip(*dc.embedding_matches(vecs, e.encode(etexts), embed_threshold)):
                 hit.setdefault(int(pos_of[vpos]), f"{labels[epos]} (cosine {sim:.2f})")
         vals = [hit.get(i) for i in range(len(ids))]
         store.set_step_columns(ids, {"contaminated": vals}, clear=("contaminated",))
@@ -167,7 +168,7 @@ def select(store: Store, method: str, budget, flt: Filter | None = None, name: s
     save them as a named Selection with its recipe. Manual ``include`` ids are kept first, ``exclude`` ids never."""
     from core import select as sel
     params = dict(params or {})
-    if method in ("kcenter", "random", "cfds", "stratified", "facility"):
+    if method in ("kcenter", "random", "cfds", "stratified"):
         params.setdefault("seed", seed)
     needs = sel.required_inputs(method, params)
     pool = pool_filter(flt, exclude_duplicates, exclude_contaminated)

@@ -106,3 +106,24 @@ def test_export_selection_and_replay_are_byte_identical(ws, tmp_path):
     r = subprocess.run([sys.executable, "-m", "core", "replay", str(recipe), "--out", str(tmp_path / "third")],
                        cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert str(src) in r.stderr and "changed" in r.stderr
+
+
+def test_decontaminate_against_mt_bench_flags_planted_rows(tmp_path):
+    from tests.shared import SHARED, require_shared
+    require_shared()
+    ev = SHARED / "mt_bench" / "mt_bench_question.jsonl"
+    q = json.loads(ev.read_text().splitlines()[3])["turns"][0]
+    f = tmp_path / "d.jsonl"
+    recs = [{"instruction": f"Please {t}, variant {i}", "output": "ok"} for i, t in enumerate(TOPICS * 4)]
+    recs.append({"instruction": "Answer this: " + q, "output": "ok"})  # a verbatim eval prompt inside a row
+    recs.append({"instruction": " ".join(q.split()[:8]), "output": "ok"})  # only 8 words: below a 13-gram
+    f.write_text("\n".join(json.dumps(r) for r in recs) + "\n")
+    s = Store(tmp_path / "ws")
+    import_paths(s, [str(f)])
+    res = curate.decontaminate(s, [str(ev)], n=13)
+    assert res["contaminated"] == 1 and res["examples"][0]["id"] == 21
+    assert "mt_bench_question.jsonl:4" in res["examples"][0]["match"]
+    sel = curate.select(s, "random", "100%")
+    assert 21 not in sel["recipe"]["selection"]["ids"] and sel["rows"] == 21  # excluded by default
+    assert res["params"]["evals"][0]["sha256"]
+    s.close()
