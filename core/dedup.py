@@ -15,15 +15,20 @@ evidence pairs and parameters, into a ``DedupResult`` for the UI and the recipe.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Callable, Iterable, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
-from core.rouge import RougeFilter, rouge_filter, rouge_l  # noqa: F401 - part of this module's API
-from core.textnorm import normalise_text, text_key  # noqa: F401 - part of this module's API
+from core.rouge import RougeFilter, rouge_filter, rouge_l
+from core.textnorm import normalise_text, text_key
+
+__all__ = ["KEEP_RULES", "DedupResult", "Groups", "RougeFilter", "choose_keepers", "dense_groups", "exact_groups",
+           "lsh_groups", "lsh_params", "make_result", "minhash_groups", "minhash_signatures", "normalise_text",
+           "permutations", "rouge_filter", "rouge_l", "rouge_result", "semantic_groups", "text_key"]
 
 KEEP_RULES = ("first", "longest", "score", "dataset_priority")
 CHUNK = 8192  # rows per MinHash task
