@@ -198,7 +198,8 @@ def index(workspace: str = WS, force: bool = typer.Option(False, "--force", help
         else:
             info = store.text_index_info()
             if force or not info or not info["current"]:
-                info = dict(store.build_text_index(), current=True)
+                store.build_text_index()
+                info = store.text_index_info()
     finally:
         store.close()
     if as_json:

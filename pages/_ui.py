@@ -39,7 +39,11 @@ def workspace() -> str:
 
 @st.cache_resource(show_spinner=False)
 def _open_store(ws: str) -> Store:
-    return Store(ws)
+    s = Store(ws)
+    # large workspaces: the first text filter starts a background build of the word index (core/store/textindex.py),
+    # after which contains/search answer from it instead of scanning every string
+    s.auto_text_index = True
+    return s
 
 
 def store() -> Store:

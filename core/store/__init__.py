@@ -11,9 +11,11 @@ from core.store.select import SelectMixin
 from core.store.steps import StepsMixin
 from core.store.tagedit import TagEditMixin
 from core.store.tags import TagsMixin
+from core.store.textindex import TextIndexMixin
 
 __all__ = ["ALL_COLUMNS", "DB_NAME", "LIST_COLUMNS", "Store", "StoreError", "merge_kind", "now", "safe_name", "_FileWriter"]
 
 
-class Store(StoreBase, ImportsMixin, QueryMixin, StepsMixin, TagsMixin, TagEditMixin, SelectMixin):
+class Store(StoreBase, ImportsMixin, QueryMixin, StepsMixin, TagsMixin, TagEditMixin, SelectMixin,
+            TextIndexMixin):
     """One workspace's DuckDB file (see the modules of this package for each part)."""

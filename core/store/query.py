@@ -49,9 +49,14 @@ class QueryMixin:
             name = self._id_keys.get(key)
             if name:
                 return name
-        where, params = text_flt.to_sql(self.extra_kinds())
-        with self._cur() as c:
-            ids = pa.table({"id": c.execute(f"SELECT id FROM rows WHERE {where}", params).fetchnumpy()["id"]})
+        try:
+            got = self._text_index_ids(text_flt)  # the text index, where it is current and helps
+        except duckdb.Error:  # a value the engine rejects (the scan below says which) or an index mishap
+            got = None
+        if got is None:
+            where, params = text_flt.to_sql(self.extra_kinds())
+            got = self._run_user(lambda: self._q_numpy(f"SELECT id FROM rows WHERE {where}", params)["id"], text_flt)
+        ids = pa.table({"id": got})
         with self._id_lock:
             self._id_seq += 1
             name = f"_sift_ids_{self._id_seq}"
@@ -103,9 +108,15 @@ class QueryMixin:
             raise FilterError(f"cannot sort by {order!r}")
         ob = f'"{order.lstrip("-")}" {"DESC" if order.startswith("-") else "ASC"}, id'
         where, params = self._where(flt, dataset)
-        sql = (f"SELECT {', '.join(chr(34) + c + chr(34) for c in cols)} FROM rows WHERE {where} "
-               f"ORDER BY {ob} LIMIT ? OFFSET ?")
-        return self._run_user(lambda: self._df(sql, params + [int(limit), int(offset)]), flt)
+        sel = ", ".join(chr(34) + c + chr(34) for c in cols)
+
+        def page():  # the page's ids first, then only their rows: the engine would read every column of every
+            # row the filter keeps in the scanned row groups (2-4x slower on a million rows)
+            ids = self._q_numpy(f"SELECT id FROM rows WHERE {where} ORDER BY {ob} LIMIT ? OFFSET ?",
+                                params + [int(limit), int(offset)])["id"]
+            return self._df(f"SELECT {sel} FROM rows WHERE id IN (SELECT unnest(?::BIGINT[])) ORDER BY {ob}",
+                            [[int(i) for i in ids]])
+        return self._run_user(page, flt)
 
     def row(self, row_id: int) -> dict | None:
         cols = list(ALL_COLUMNS)
