@@ -194,6 +194,8 @@ def select(store: Store, method: str, budget, flt: Filter | None = None, name: s
         inputs["vecs"] = vecs
     if "groups" in inputs and group == "cluster" and all(g is None or g != g for g in inputs["groups"]):
         raise StoreError("no clusters yet: cluster the rows (Map page) or choose another group column")
+    if method == "facility" and len(ids) > 50_000:  # exact kNN graph is O(n^2): approximate cells past 50k rows
+        params.setdefault("cells", int(np.sqrt(len(ids))))
     t0 = time.time()
     pos = sel.run_method(method, budget, inputs, params, progress=lambda d, t: _emit(progress, "select", d, t))
     chosen = [int(i) for i in np.asarray(ids)[pos]]

@@ -26,8 +26,22 @@ import pandas as pd
 
 from core.select_geo import clamp_budget, facility_location, kcenter, kmeans_groups, knn_graph, unit_rows
 
-__all__ = ["cfds", "deita", "longest", "kcenter", "facility_location", "knn_graph", "kmeans_groups", "stratified",
-           "quotas", "random_sample", "resolve_budget", "METHODS", "required_inputs", "run_method"]
+__all__ = [
+    "METHODS",
+    "cfds",
+    "deita",
+    "facility_location",
+    "kcenter",
+    "kmeans_groups",
+    "knn_graph",
+    "longest",
+    "quotas",
+    "random_sample",
+    "required_inputs",
+    "resolve_budget",
+    "run_method",
+    "stratified",
+]
 
 Progress = Callable[[int, int], None] | None
 
@@ -48,7 +62,7 @@ def resolve_budget(budget, n: int) -> int:
     if isinstance(budget, float) and not budget.is_integer():
         if not 0 < budget < 1:
             raise ValueError(f"a fractional budget is a share of the rows and must be in (0, 1), got {budget}")
-        return min(int(n), max(1 if n else 0, int(round(budget * n))))
+        return min(int(n), max(1 if n else 0, round(budget * n)))
     return clamp_budget(budget, n)
 
 

@@ -203,8 +203,10 @@ def facility_location(vecs, budget, k: int | None = None, graph: tuple[np.ndarra
     `graph` when already built; negative cosines count as 0) and 0 elsewhere; cells / probe > 0 build the graph
     approximately (see knn_graph), for large n. Lazy greedy: exact greedy picks, ties to the lower position. A
     row whose every neighbour is already served by a pick adds nothing; once no row adds anything, the rest of
-    the budget is filled in position order (those rows gain 0 under the objective). progress counts graph rows,
-    then picks (as one range: n + budget)."""
+    the budget is filled in position order (those rows gain 0 under the objective). Each row serves itself with
+    similarity 1, so once the dense regions are served, rows far from everything (gain ~1) come next: small
+    budgets go to dense regions (in a big pool a small, distinct subset can get less than its share), larger
+    ones reach isolated rows (bench/select.py). progress counts graph rows, then picks (one range: n + budget)."""
     x = None if graph is not None else unit_rows(vecs)
     n = len(graph[0]) if graph is not None else len(x)
     budget = clamp_budget(budget, n)
@@ -228,7 +230,7 @@ def facility_location(vecs, budget, k: int | None = None, graph: tuple[np.ndarra
     picked = np.zeros(n, bool)
     picks: list[int] = []
     while heap and len(picks) < budget:
-        neg, j = heapq.heappop(heap)
+        _, j = heapq.heappop(heap)
         lo, hi = indptr[j], indptr[j + 1]
         gain = float(np.maximum(vals[lo:hi] - served[rows[lo:hi]], 0).sum())
         if heap and (-gain, j) > heap[0]:

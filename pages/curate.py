@@ -216,6 +216,7 @@ def _save_preview(name: str):
 def select_panel(flt: Filter):
     c = st.columns([2, 1, 1, 1])
     method = c[0].selectbox("Method", list(sel.METHODS), key="sel_method",
+                            index=list(sel.METHODS).index("facility"),  # best measured coverage (bench/selection.py)
                             format_func=lambda m: f"{m}: {METHOD_HELP.get(m, '')}".rstrip(": "))
     unit = c[1].radio("Budget in", ("% of pool", "rows"), key="sel_unit", horizontal=True)
     if unit == "rows":

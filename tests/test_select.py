@@ -2,8 +2,22 @@
 import numpy as np
 import pytest
 
-from core.select import (METHODS, cfds, deita, facility_location, kcenter, kmeans_groups, knn_graph, longest, quotas,
-                         random_sample, required_inputs, resolve_budget, run_method, stratified)
+from core.select import (
+    METHODS,
+    cfds,
+    deita,
+    facility_location,
+    kcenter,
+    kmeans_groups,
+    knn_graph,
+    longest,
+    quotas,
+    random_sample,
+    required_inputs,
+    resolve_budget,
+    run_method,
+    stratified,
+)
 
 
 def _line(n=7):
@@ -144,7 +158,7 @@ def test_knn_graph_is_exact():
 def test_knn_graph_ivf_probing_every_cell_is_exact():
     x = _blobs((30, 20, 10), dim=6, seed=2)
     exact, _ = knn_graph(x, 5)
-    approx, sims = knn_graph(x, 5, cells=3, probe=3)
+    approx, _ = knn_graph(x, 5, cells=3, probe=3)
     assert np.array_equal(np.sort(approx, 1), np.sort(exact, 1)) and (approx[:, 0] == np.arange(60)).all()
     one, _ = knn_graph(x, 5, cells=3, probe=1)  # own cell only: neighbours stay in the blob
     assert np.mean([len(set(a) & set(b)) for a, b in zip(one.tolist(), exact.tolist())]) > 4.5
