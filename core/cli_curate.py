@@ -6,7 +6,7 @@ from typing import List, Optional
 
 import typer
 
-from core.cli import WS, _filter, _open, _out, app, fail
+from core.cli import WS, _open, _out, app, fail
 from core.cli_steps import _run
 from core.cli_tags import _scope
 

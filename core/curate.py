@@ -7,7 +7,6 @@ contaminated rows. The methods themselves are pure (core.select, core.dedup, cor
 """
 from __future__ import annotations
 
-import hashlib
 import time
 from pathlib import Path
 
@@ -15,20 +14,13 @@ import numpy as np
 
 from core import __version__
 from core.filters import Cond, Filter
+from core.importer import file_sha256
 from core.steps import _emit, _finish, active_space
 from core.store import Store, StoreError, now
 
 DEDUP_METHODS = ("exact", "minhash", "semantic", "rouge")
 DEDUP_TEXT = {"exact": "conversation", "minhash": "conversation", "rouge": "instruction"}
 KEEP_RULES = ("first", "longest", "score", "dataset_priority")
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _ids_of(store: Store, flt: Filter | None) -> np.ndarray:
@@ -102,7 +94,7 @@ def decontaminate(store: Store, evals, n: int = 13, embed_threshold: float | Non
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise FileNotFoundError(f"evaluation file not found: {', '.join(missing)}")
-    info = [{"path": str(p.resolve()), "sha256": _sha256(p)} for p in paths if p.is_file()]
+    info = [{"path": str(p.resolve()), "sha256": file_sha256(p)} for p in paths if p.is_file()]
     params = {"evals": info, "n": n, "embed_threshold": embed_threshold, "text": text,
               "filter": (flt or Filter()).to_dict()}
     rid = store.start_run("decontaminate", params)
@@ -203,7 +195,8 @@ def select(store: Store, method: str, budget, flt: Filter | None = None, name: s
     chosen = inc + [i for i in chosen if i not in set(inc) and i not in set(int(x) for x in exclude)]
     got = store.select_inputs(Filter(ids=tuple(chosen)), ["hash"]) if chosen else {"id": np.array([]), "hash": []}
     hmap = dict(zip(got["id"].tolist(), got["hash"]))
-    selection = {"ids": chosen, "hashes": [hmap[i] for i in chosen], "method": method, "budget": budget, "seed": seed, "params": params, "score": score,
+    selection = {"ids": chosen, "hashes": [hmap[i] for i in chosen], "method": method, "budget": budget,
+                 "seed": seed, "params": params, "score": score,
                  "length": length, "group": group, "include": inc, "exclude": [int(x) for x in exclude],
                  "space": store.space_info(space) if space else None, "rows": len(chosen)}
     rec = recipe(store, flt, selection, {"duplicates": exclude_duplicates, "contaminated": exclude_contaminated})

@@ -39,14 +39,14 @@ def export_selection(store: Store, name: str, out: str, as_: str = "original", f
 
 
 def _check_files(files: list[dict]) -> list[dict]:
-    from core.curate import _sha256
+    from core.importer import file_sha256
     out = []
     for f in files:
         p = Path(f["path"])
         if not p.exists():
             out.append({**f, "status": "missing"})
             continue
-        got = _sha256(p)
+        got = file_sha256(p)
         out.append({**f, "status": "same" if got == f["sha256"] else "changed", "found_sha256": got})
     return out
 

@@ -219,7 +219,8 @@ class TagsMixin:
 
     def tag_summary(self, flt: Filter | None = None, by: str | None = None, top: int = 20) -> list[dict]:
         """InsTag's measures over the filter's tagged rows: complexity = mean tags per tagged row, diversity =
-        distinct (normalised) tags, unique_tags = distinct raw tags; ``by`` (dataset / cluster / cluster_label / language / format) gives one entry per group,
+        distinct (normalised) tags, unique_tags = distinct raw tags; ``by`` (dataset / cluster / cluster_label /
+        language / format) gives one entry per group,
         largest first. Keys: group, rows, rows_tagged, complexity, diversity, top_tags."""
         if by not in (None, "dataset", "cluster", "cluster_label", "language", "format"):
             raise StoreError(f"cannot group tag measures by {by!r}")
