@@ -166,9 +166,14 @@ def _stem(word: str) -> str:
 _NON_ALNUM_ASCII = re.compile(r"[^a-z0-9]+")
 
 
+_SYMBOL_WORDS = re.compile(r"(?<=\w)(\+\+|#|\+)")  # c++, c#, f#, g++: the symbol is part of the name
+
+
 def rule_key(tag: str) -> str:
-    """The rule stage's merge key: NFKC, casefold, non letter/digit/mark -> space, Snowball stem per word."""
+    """The rule stage's merge key: NFKC, casefold, a ``++`` / ``+`` / ``#`` right after a letter or digit
+    spelled out (so "C++" and "C#" stay apart), then non letter/digit/mark -> space, Snowball stem per word."""
     s = unicodedata.normalize("NFKC", str(tag)).casefold()
+    s = _SYMBOL_WORDS.sub(lambda m: {"++": "plusplus", "+": "plus", "#": "sharp"}[m.group(1)], s)
     if s.isascii():
         s = _NON_ALNUM_ASCII.sub(" ", s)
     else:

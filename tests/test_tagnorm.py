@@ -296,3 +296,10 @@ def test_metrics_accept_a_row_slice_of_one_encoding():
     sub = tm.TagMatrix(m.vocab, m.x[[1, 3]])  # rows ["a", "c"] and []: "b" is in the vocab with count 0
     assert tm.summary(sub)["unique_tags"] == tm.diversity(sub) == 2 and tm.complexity(sub) == 1.0
     assert tm.tag_frequencies(sub)["tag"].tolist() == ["a", "c"]
+
+
+def test_rule_key_keeps_language_names_with_symbols_apart():
+    from core.tagnorm import rule_key
+    assert len({rule_key("C++"), rule_key("C#"), rule_key("C"), rule_key("F#")}) == 4
+    assert rule_key("c++ programming") == rule_key("C++ Programming")
+    assert rule_key("python-programming") == rule_key("Python Programming")
