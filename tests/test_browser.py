@@ -127,6 +127,17 @@ def served(tmp_path_factory):
     store = Store(ws)
     res = import_paths(store, [str(src)], name="hostile")
     assert res.rows == len(payloads(rec_port)) and res.quarantined == 1
+    # the payloads also become tags, cluster names and keywords, so the Map, Clusters and Tags pages show them
+    from core import tagging
+    tagging.tag_import(store, "tag")
+    ids = store.select_inputs(None)["id"]
+    pl = payloads(rec_port)
+    store.set_step_columns(ids, {"x": [float(i % 4) for i in range(len(ids))], "y": [float(i // 4) for i in
+                                                                                    range(len(ids))],
+                                 "cluster": [int(i % 2) for i in range(len(ids))],
+                                 "cluster_label": [pl[i % 2] for i in range(len(ids))]})
+    store.set_clusters([{"cluster": c, "label": pl[c], "size": int((len(ids) + 1 - c) // 2), "keywords": [pl[c + 2]],
+                         "reps": [int(ids[c])]} for c in (0, 1)])
     store.close()
     with serve_app(ws) as (url, port, pid):
         yield {"url": url, "port": port, "rec_port": rec_port, "pid": pid, "ws": ws}
@@ -178,7 +189,8 @@ def test_binds_loopback_only(served):
 
 # /browse first: a deep link opened on a fresh server must still come up inside the router (top nav)
 @pytest.mark.parametrize("path,expect", [("browse", "12 rows"), ("", "12 rows"), ("plots", "12 rows"),
-                                         ("export", "12 rows")])
+                                         ("export", "12 rows"), ("map", "12 rows"), ("clusters", "12 rows"),
+                                         ("tags", "12 rows"), ("curate", "12 rows")])
 def test_pages_render_payloads_as_text(served, browser, path, expect):
     ctx, page, events = _open(browser, f"{served['url']}/{path}")
     try:
