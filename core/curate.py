@@ -191,8 +191,10 @@ def select(store: Store, method: str, budget, flt: Filter | None = None, name: s
     t0 = time.time()
     pos = sel.run_method(method, budget, inputs, params, progress=lambda d, t: _emit(progress, "select", d, t))
     chosen = [int(i) for i in np.asarray(ids)[pos]]
-    inc = [int(i) for i in include if int(i) not in set(exclude)]
-    chosen = inc + [i for i in chosen if i not in set(inc) and i not in set(int(x) for x in exclude)]
+    excl = {int(x) for x in exclude}
+    inc = list(dict.fromkeys(int(i) for i in include if int(i) not in excl))
+    skip = excl | set(inc)
+    chosen = inc + [i for i in chosen if i not in skip]
     got = store.select_inputs(Filter(ids=tuple(chosen)), ["hash"]) if chosen else {"id": np.array([]), "hash": []}
     hmap = dict(zip(got["id"].tolist(), got["hash"]))
     selection = {"ids": chosen, "hashes": [hmap[i] for i in chosen], "method": method, "budget": budget,

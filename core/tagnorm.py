@@ -164,8 +164,6 @@ def _stem(word: str) -> str:
 
 
 _NON_ALNUM_ASCII = re.compile(r"[^a-z0-9]+")
-
-
 _SYMBOL_WORDS = re.compile(r"(?<=\w)(\+\+|#|\+)")  # c++, c#, f#, g++: the symbol is part of the name
 
 

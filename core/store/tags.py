@@ -220,8 +220,7 @@ class TagsMixin:
     def tag_summary(self, flt: Filter | None = None, by: str | None = None, top: int = 20) -> list[dict]:
         """InsTag's measures over the filter's tagged rows: complexity = mean tags per tagged row, diversity =
         distinct (normalised) tags, unique_tags = distinct raw tags; ``by`` (dataset / cluster / cluster_label /
-        language / format) gives one entry per group,
-        largest first. Keys: group, rows, rows_tagged, complexity, diversity, top_tags."""
+        language / format) gives one entry per group, largest first. Keys: group, rows, rows_tagged, complexity, diversity, top_tags."""
         if by not in (None, "dataset", "cluster", "cluster_label", "language", "format"):
             raise StoreError(f"cannot group tag measures by {by!r}")
         where, params = self._where(flt)
@@ -232,9 +231,15 @@ class TagsMixin:
         div, raw = ({r[0]: int(r[1]) for r in self._run_user(lambda: self._q(
             f"SELECT g, count(DISTINCT t) FROM (SELECT {g} AS g, unnest({col}) AS t FROM rows WHERE {where}) "
             f"GROUP BY g", params), flt)} for col in ("tags", "raw_tags"))
+        tops: dict = {}  # every group's top tags in one query (not one query per group)
+        for grp, t, c in self._run_user(lambda: self._q(
+                f"SELECT g, t, count(*) AS n FROM (SELECT {g} AS g, unnest(tags) AS t FROM rows WHERE {where}) "
+                f"GROUP BY g, t QUALIFY row_number() OVER (PARTITION BY g ORDER BY n DESC, t) <= ? ORDER BY g, n DESC, t",
+                params + [int(top)]), flt):
+            tops.setdefault(grp, []).append({"tag": t, "count": int(c)})
         return [{"group": grp, "rows": int(n), "rows_tagged": int(tagged), "complexity": float(cx or 0.0),
                  "diversity": div.get(grp, 0), "unique_tags": raw.get(grp, 0),
-                 "top_tags": [{"tag": t, "count": c} for t, c in self.tag_counts(flt, top, (by, grp) if by else None)]}
+                 "top_tags": tops.get(grp, [])}
                 for grp, n, tagged, cx in stats]
 
     def tag_counts(self, flt: Filter | None = None, limit: int | None = 50, group: tuple | None = None,
