@@ -20,7 +20,7 @@ JUMP = "sift_curate_browse"  # page_header's flag: go to Browse on the next run
 
 
 def saved() -> list[dict]:
-    return [s for s in ui.store().selections() if s["name"] != cui.PREVIEW]
+    return [s for s in ui.store().selections() if not cui.is_preview(s["name"])]
 
 
 def _use(name: str, browse: bool):

@@ -7,6 +7,9 @@ options, and html.escape'd in plotly hover texts and labels.
 """
 from __future__ import annotations
 
+import secrets
+from datetime import datetime, timezone
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -17,10 +20,30 @@ from core.filters import Filter
 from pages import _tags_ui as tui
 from pages import _ui as ui
 
-PREVIEW = "preview.unsaved"  # the selection name a preview is saved under until "Save as"
+PREVIEW_PREFIX = "preview."  # a preview is saved as preview.<session> until "Save as"; hidden from saved lists
+PREVIEW_MAX_AGE_S = 24 * 3600  # other sessions' previews older than this are deleted when the page opens
 KINDS = {"cluster": "Cluster", "tags": "Tag", "dataset": "Dataset", "language": "Language"}
 MAP_POINTS = 20_000  # points drawn per layer (selected / not selected) at most
 GAPS_ON_MAP = 30
+
+
+def preview_name() -> str:
+    """This browser session's preview selection (two sessions previewing at once never overwrite each other)."""
+    return PREVIEW_PREFIX + st.session_state.setdefault("cur_preview_id", secrets.token_hex(4))
+
+
+def is_preview(name: str) -> bool:
+    return name.startswith(PREVIEW_PREFIX)
+
+
+def drop_stale_previews(store) -> None:
+    """Delete other sessions' previews older than PREVIEW_MAX_AGE_S (left behind by closed browser tabs)."""
+    now = datetime.now(timezone.utc)
+    for s in store.selections():
+        if is_preview(s["name"]) and s["name"] != preview_name():
+            created = datetime.fromisoformat(s["created"])
+            if (now - created.replace(tzinfo=created.tzinfo or timezone.utc)).total_seconds() > PREVIEW_MAX_AGE_S:
+                store.delete_selection(s["name"])
 
 
 scoped, fkey, _flt = tui.scoped, tui._key, tui._flt  # the current filter within the sidebar's dataset; cache keys

@@ -206,9 +206,11 @@ def _method_params(method: str) -> tuple[dict, dict]:
 
 def _save_preview(name: str):
     s = ui.store()
-    ids, rec = s.selection(cui.PREVIEW)
+    ids, rec = s.selection(cui.preview_name())
+    if cui.is_preview(name):
+        name = "selection." + name  # a saved selection must not look like a preview (those are hidden)
     used = s.save_selection(name, ids, rec)
-    s.delete_selection(cui.PREVIEW)
+    s.delete_selection(cui.preview_name())
     st.session_state.pop("cur_preview", None)
     ui.flash("success", f"Saved the selection {ui.md(used)} ({len(ids):,} rows). See Saved selections.")
 
@@ -246,8 +248,8 @@ def select_panel(flt: Filter):
             st.error(ui.md(e))
             return
         res = sui.run_step("Select", lambda p: curate.select(
-            ui.store(), method, budget, flt, name=cui.PREVIEW, seed=seed, params=params, exclude_duplicates=ex_dup,
-            exclude_contaminated=ex_con, include=inc, exclude=exc, progress=p, **cols))
+            ui.store(), method, budget, flt, name=cui.preview_name(), seed=seed, params=params,
+            exclude_duplicates=ex_dup, exclude_contaminated=ex_con, include=inc, exclude=exc, progress=p, **cols))
         if res:
             pool = curate.pool_filter(flt, ex_dup, ex_con)
             n = st.session_state.get("cur_preview", {}).get("n", 0) + 1
@@ -259,7 +261,7 @@ def select_panel(flt: Filter):
 
 def show_preview():
     pv = st.session_state.get("cur_preview")
-    if not pv or cui.PREVIEW not in {s["name"] for s in ui.store().selections()}:
+    if not pv or cui.preview_name() not in {s["name"] for s in ui.store().selections()}:
         return
     st.divider()
     st.subheader(f"Preview: {pv['rows']:,} rows by {pv['method']}")
@@ -276,13 +278,14 @@ def show_preview():
         st.caption("A selection with this name exists: saving replaces it.")
     c[1].button("Save selection", key="sel_save", type="primary", width="stretch", disabled=not name.strip(),
                 on_click=_save_preview, args=(name.strip(),))
-    cui.show_coverage(Filter.from_dict(pv["pool"]), cui.PREVIEW, "pv")
+    cui.show_coverage(Filter.from_dict(pv["pool"]), cui.preview_name(), "pv")
 
 
 # ------------------------------------------------------------------ page
 ui.page_setup("Curate")
 if not ui.no_data_notice():
     runs = ui.page_header(saved.JUMP) is not None
+    cui.drop_stale_previews(ui.store())
     st.caption("Filter → dedup → decontaminate → select: each step works on the rows of the current filter; a "
                "selection leaves out duplicates that are not kept and contaminated rows unless told otherwise, and "
                "its recipe records every step so `python -m core replay` rebuilds the same export.")

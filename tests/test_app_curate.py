@@ -182,13 +182,11 @@ def test_manual_include_and_exclude_on_top_of_a_method(app):
     preview(at, "longest", 10.0)
     assert any("not a row id" in e.value for e in at.error)
     at.text_input(key="sel_include").input("5, 7").run()
-    longest, _ = ui.store().selection(cui.PREVIEW) if cui.PREVIEW in {
-        x["name"] for x in ui.store().selections()} else (None, None)
-    assert longest is None  # the refused preview saved nothing
+    assert not [x for x in ui.store().selections() if cui.is_preview(x["name"])]  # the refused preview saved nothing
     # the 10 longest responses are poems 10..19 (two-digit suffix), rows 83..92, in row order
     at.text_input(key="sel_exclude").input("83").run()
     preview(at, "longest", 10.0)
-    ids, rec = ui.store().selection(cui.PREVIEW)
+    ids, rec = ui.store().selection(cui.PREVIEW_PREFIX + at.session_state["cur_preview_id"])
     assert list(ids) == [5, 7] + list(range(84, 93))
     assert rec["selection"]["include"] == [5, 7] and rec["selection"]["exclude"] == [83]
 
@@ -272,3 +270,29 @@ def test_compare_two_selections_and_delete(app):
     at.button(key="cur_delete").click().run()
     ok(at)
     assert list(tables(at, "created")[0]["name"]) == ["b"]
+
+
+def test_two_sessions_preview_apart_and_stale_previews_go(app):
+    """Two browser sessions previewing at once keep their own previews; a day-old preview of a gone session is
+    deleted when the page opens, and a saved selection named like a preview is not hidden."""
+    first = open_curate(app, "Select")
+    preview(first, "longest", 10.0)
+    second = AppTest.from_file(APP, default_timeout=60)
+    open_curate(second, "Select")
+    preview(second, "random", 20.0)
+    s = ui.store()
+    mine = {at.session_state["cur_preview_id"] for at in (first, second)}
+    assert len(mine) == 2
+    longest, _ = s.selection(cui.PREVIEW_PREFIX + first.session_state["cur_preview_id"])
+    rand, rec = s.selection(cui.PREVIEW_PREFIX + second.session_state["cur_preview_id"])
+    assert len(longest) == 10 and len(rand) == 20 and rec["selection"]["method"] == "random"
+    s.save_selection("preview.gone", longest, rec)
+    s._con.execute("UPDATE selections SET created = '2020-01-01T00:00:00+00:00' WHERE name = 'preview.gone'")
+    first.run()
+    ok(first)
+    left = {x["name"] for x in s.selections()}
+    assert "preview.gone" not in left and all(cui.PREVIEW_PREFIX + m in left for m in mine)
+    first.text_input(key="sel_save_name_1").set_value("preview.mine").run()
+    first.button(key="sel_save").click().run()
+    ok(first)
+    assert "selection.preview.mine" in {x["name"] for x in s.selections()}
