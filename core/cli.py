@@ -134,15 +134,17 @@ def export(workspace: str = WS, dataset: Optional[str] = typer.Option(None, "--d
            as_: str = typer.Option("original", "--as", help="original|alpaca|sharegpt|messages"),
            selection: Optional[str] = typer.Option(None, "--selection", help="only the rows of this saved "
                                                    "Selection (its recipe goes into the manifest)"),
+           with_: Optional[str] = typer.Option(None, "--with", help="Sift columns to add to each record under "
+                                               "'_sift', comma-separated (e.g. tags,cluster,cluster_label)"),
            as_json: bool = typer.Option(False, "--json")):
     """Export the filtered rows, with NAME.manifest.json beside them."""
     from core.export import export_rows
     store = _open(workspace)
     if selection:
         from core.replay import export_selection
-        man = export_selection(store, selection, out, as_, _filter(where, search), dataset)
+        man = export_selection(store, selection, out, as_, _filter(where, search), dataset, columns=with_)
     else:
-        man = export_rows(store, _filter(where, search), out, as_, dataset=dataset)
+        man = export_rows(store, _filter(where, search), out, as_, dataset=dataset, columns=with_)
     if as_json:
         _out({k: v for k, v in man.items() if k != "provenance"})
     else:

@@ -12,7 +12,7 @@ import orjson
 
 from core import __version__
 from core.filters import Filter
-from core.store import Store, StoreError, now
+from core.store import ALL_COLUMNS, Store, StoreError, now
 
 AS = ("original", "alpaca", "sharegpt", "messages")
 SUFFIXES = (".jsonl", ".parquet", ".csv")
@@ -20,6 +20,20 @@ RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt
 SHAREGPT_ROLE = {"user": "human", "assistant": "gpt", "system": "system", "tool": "observation",
                  "function_call": "function_call"}
 _NL = re.compile(r"\r?\n[ \t]*")
+SIFT_KEY = "_sift"  # where --with puts Sift's own columns in each exported record
+NOT_WITH = {"raw", "turns", "rejected", "extra"}  # the record itself: not extra columns
+WITH_OFFERED = ("id", "tags", "raw_tags", "n_tags", "cluster", "cluster_label", "x", "y", "language", "n_tokens",
+                "dup_group", "dup_keep", "contaminated", "hash", "dataset")  # the ones the UI offers
+
+
+def with_columns(names) -> list[str]:
+    """Sift columns to add to every exported record (``--with tags,cluster``), checked against the known ones."""
+    names = [n.strip() for n in (names.split(",") if isinstance(names, str) else names or []) if n and n.strip()]
+    bad = [n for n in names if n not in ALL_COLUMNS or n in NOT_WITH]
+    if bad:
+        ok = ", ".join(sorted(c for c in ALL_COLUMNS if c not in NOT_WITH))
+        raise StoreError(f"--with: unknown column {bad[0]!r} (one of: {ok})")
+    return list(dict.fromkeys(names))
 
 
 class NotRepresentable(ValueError):
@@ -43,8 +57,9 @@ def export_path(store: Store, name: str, suffixes=SUFFIXES) -> Path:
     folder = (store.workspace / "exports").resolve()
     folder.mkdir(exist_ok=True)
     path = folder / (stem + suf)
-    if path.is_symlink() or (path.exists() and not path.is_file()):
-        raise StoreError(f"refusing to overwrite {path.name}: it is a link or not a regular file")
+    for p in (path, path.with_name(path.name + ".manifest.json")):  # the file and its manifest
+        if p.is_symlink() or (p.exists() and not p.is_file()):
+            raise StoreError(f"refusing to overwrite {p.name}: it is a link or not a regular file")
     if path.resolve().parent != folder:
         raise StoreError(f"export name {name!r} escapes the exports folder")
     return path
@@ -175,8 +190,10 @@ CONVERT = {"alpaca": to_alpaca, "sharegpt": to_sharegpt, "messages": to_messages
 
 # ------------------------------------------------------------------ writing
 
-def _records(store: Store, flt: Filter, as_: str, dataset: str | None, skipped: list, prov: list):
+def _records(store: Store, flt: Filter, as_: str, dataset: str | None, skipped: list, prov: list,
+             add: list[str] = ()):
     cols = ["id", "dataset", "format", "file", "line", "hash", "system", "turns", "rejected", "extra", "raw"]
+    cols += [c for c in add if c not in cols]
     written: dict = {}  # OASST: (dataset, file, line) of a tree record already written -> row id
     for batch in store.iter_rows(flt, dataset, batch=5000, columns=cols):
         for r in batch:
@@ -196,6 +213,10 @@ def _records(store: Store, flt: Filter, as_: str, dataset: str | None, skipped: 
                     skipped.append({"id": r["id"], "reason": str(e)})
                     continue
             prov.append((r["id"], r["dataset"], r["file"], r["line"], r["hash"]))
+            if add:  # Sift's columns under one key, so a trainer that ignores unknown keys reads the record as is
+                rec = orjson.loads(rec) if isinstance(rec, str) else rec
+                rec = rec if isinstance(rec, dict) else {"record": rec}
+                rec[SIFT_KEY] = {c: r[c] for c in add}
             yield rec
 
 
@@ -205,11 +226,13 @@ def _flat(rec: dict) -> dict:
 
 
 def export_rows(store: Store, flt: Filter, out: str, as_: str = "original", dataset: str | None = None,
-                progress=None, extra: dict | None = None) -> dict:
+                progress=None, extra: dict | None = None, columns=None) -> dict:
     """Write the rows of ``flt`` to exports/OUT and OUT.manifest.json; returns the manifest (without writing
-    provenance twice into memory for huge exports)."""
+    provenance twice into memory for huge exports). ``columns``: Sift columns (tags, cluster, ...) added to each
+    record under the key ``_sift`` (an original record is then re-serialised, no longer byte-verbatim)."""
     if as_ not in AS:
         raise StoreError(f"--as must be one of {', '.join(AS)}")
+    add = with_columns(columns)
     path = export_path(store, out)
     suffix = path.suffix.lower()
     skipped, prov = [], []
@@ -217,7 +240,7 @@ def export_rows(store: Store, flt: Filter, out: str, as_: str = "original", data
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=suffix)
     os.close(fd)
     try:
-        recs = _records(store, flt, as_, dataset, skipped, prov)
+        recs = _records(store, flt, as_, dataset, skipped, prov, add)
         n = 0
         if suffix == ".jsonl":
             with open(tmp, "wb") as f:
@@ -243,7 +266,7 @@ def export_rows(store: Store, flt: Filter, out: str, as_: str = "original", data
         "tool": "sift", "version": __version__, "created": now(), "path": str(path),
         "file": path.name, "format": suffix.lstrip("."), "as": as_, "dataset": dataset,
         "filter": {"description": flt.describe(), "data": flt.to_dict()},
-        "rows": n, "skipped": len(skipped), "skipped_rows": skipped[:1000], "sha256": h.hexdigest(),
+        "with": add, "rows": n, "skipped": len(skipped), "skipped_rows": skipped[:1000], "sha256": h.hexdigest(),
         **(extra or {}),
     }
     mpath = path.with_name(path.name + ".manifest.json")

@@ -23,14 +23,14 @@ RECOMPUTABLE = {"random", "longest", "kcenter", "facility", "deita"}
 
 
 def export_selection(store: Store, name: str, out: str, as_: str = "original", flt: Filter | None = None,
-                     dataset: str | None = None) -> dict:
+                     dataset: str | None = None, columns=None) -> dict:
     from core.export import export_rows
     ids, rec = store.selection(name)
     f = flt or Filter()
     f = Filter(f.conds, f.search, tuple(int(i) for i in ids), f"selection {name}")
-    man = export_rows(store, f, out, as_, dataset=dataset, extra={"selection": name, "recipe": rec})
+    man = export_rows(store, f, out, as_, dataset=dataset, extra={"selection": name, "recipe": rec}, columns=columns)
     full = {**rec, "selection_name": name,
-            "export": {"out": Path(man["path"]).name, "as": as_, "dataset": dataset,
+            "export": {"out": Path(man["path"]).name, "as": as_, "dataset": dataset, "with": man["with"],
                        "filter": (flt or Filter()).to_dict(), "rows": man["rows"], "sha256": man["sha256"]}}
     rpath = Path(man["path"]).with_name(Path(man["path"]).name + ".recipe.json")
     rpath.write_bytes(orjson.dumps(full, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
@@ -100,7 +100,7 @@ def replay(recipe_path: str | Path, out_dir: str | Path, progress=None) -> dict:
         exp = rec.get("export")
         if exp:
             man = export_selection(store, name, exp["out"], exp["as"], Filter.from_dict(exp["filter"]),
-                                   exp.get("dataset"))
+                                   exp.get("dataset"), columns=exp.get("with"))
             report["export"] = {"path": man["path"], "rows": man["rows"], "sha256": man["sha256"],
                                 "expected_sha256": exp["sha256"], "identical": man["sha256"] == exp["sha256"]}
     finally:

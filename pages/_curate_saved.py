@@ -8,7 +8,7 @@ import numpy as np
 import streamlit as st
 
 from core import coverage
-from core.export import AS
+from core.export import AS, WITH_OFFERED
 from core.filters import Filter, FilterError
 from core.replay import export_selection
 from core.store import StoreError
@@ -38,13 +38,13 @@ def _delete(name: str):
     ui.flash("success", f"Deleted the selection {ui.md(name)}.")
 
 
-def _export(name: str, file: str, typ: str, as_: str):
+def _export(name: str, file: str, typ: str, as_: str, cols: list[str]):
     base = (file or name).strip()
     for t in TYPES:
         if base.lower().endswith("." + t):
             base = base[: -len(t) - 1]
     try:
-        man = export_selection(ui.store(), name, f"{base}.{typ}", as_)
+        man = export_selection(ui.store(), name, f"{base}.{typ}", as_, columns=cols)
     except (StoreError, FilterError, OSError) as e:
         st.error(f"Export failed: {ui.md(e)}")
         return
@@ -89,9 +89,11 @@ def one_selection(name: str):
         file = c[0].text_input("File name", value=name, key=f"cur_exp_name_{name}")
         typ = c[1].selectbox("File type", TYPES, key="cur_exp_type")
         as_ = c[2].selectbox("Records as", AS, key="cur_exp_as")
+        cols = st.multiselect("Add Sift columns", WITH_OFFERED, key="cur_exp_with",
+                              help="Each record gets a '_sift' object with these columns.")
         go = st.form_submit_button("Export selection", type="primary")
     if go:
-        _export(name, file, typ, as_)
+        _export(name, file, typ, as_, cols)
     m = st.session_state.get("cur_export")
     if m and m["name"] == name:
         _show_export(m)

@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core.export import AS, export_rows
+from core.export import AS, WITH_OFFERED, export_rows
 from core.filters import FilterError
 from core.store import StoreError
 from pages import _ui as ui
@@ -17,6 +17,9 @@ AS_HELP = ("original: each record verbatim, as it was imported · alpaca: instru
            "history) · sharegpt: conversations [{from, value}] · messages: OpenAI chat messages [{role, content}]. "
            "Rows a format cannot hold (e.g. tool turns in Alpaca) are skipped and counted.")
 
+WITH_HELP = ("Each record gets a '_sift' object with these columns (tags, cluster, ...), for training code that "
+             "filters or weights by them; an original record is then re-serialised instead of copied byte for byte.")
+
 
 def out_name(name: str, typ: str) -> str:
     name = (name or "").strip()
@@ -26,14 +29,15 @@ def out_name(name: str, typ: str) -> str:
     return f"{name}.{typ}"
 
 
-def do_export(name: str, typ: str, as_: str):
+def do_export(name: str, typ: str, as_: str, cols: list[str]):
     out = out_name(name, typ)
     bar = st.progress(0.0, text="exporting")
 
     def progress(n, total):
         bar.progress(min(1.0, n / max(total, 1)), text=f"{n:,} of {total:,} rows")
     try:
-        m = export_rows(ui.store(), ui.get_filter(), out, as_=as_, dataset=ui.get_dataset(), progress=progress)
+        m = export_rows(ui.store(), ui.get_filter(), out, as_=as_, dataset=ui.get_dataset(), progress=progress,
+                        columns=cols)
     except (StoreError, FilterError, OSError) as e:
         bar.empty()
         st.error(ui.md(e))
@@ -82,8 +86,9 @@ if not ui.no_data_notice():
         name = c1.text_input("File name", value="export", key="exp_name")
         typ = c2.selectbox("File type", TYPES, key="exp_type")
         as_ = c3.selectbox("Records as", AS, key="exp_as", help=AS_HELP)
+        cols = st.multiselect("Add Sift columns", WITH_OFFERED, key="exp_with", help=WITH_HELP)
         go = st.form_submit_button("Export", type="primary", disabled=n is None)
     if go:
-        do_export(name, typ, as_)
+        do_export(name, typ, as_, cols)
     if st.session_state.get("last_export"):
         show_result(st.session_state["last_export"])
