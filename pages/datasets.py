@@ -163,16 +163,19 @@ def delete_section():
     ds = ui.datasets()
     if not ds:
         return
-    with st.expander("Delete a dataset"):
+    with st.expander("Delete a dataset", key="del_open", on_change="rerun"):  # open state kept across reruns
         names = [d["dataset"] for d in ds]
         name = st.selectbox("Dataset to delete", names, key="del_dataset")
         rows = next(d["rows"] for d in ds if d["dataset"] == name)
-        sure = st.checkbox(f"Yes, delete this dataset and its {rows:,} rows (cannot be undone)", key="del_confirm")
+        # a fresh key after each deletion unticks the box (popping a widget's state left the browser's box out of
+        # step: the next dataset's first tick was lost)
+        n = st.session_state.get("del_n", 0)
+        sure = st.checkbox(f"Yes, delete this dataset and its {rows:,} rows (cannot be undone)", key=f"del_confirm_{n}")
         if st.button("Delete dataset", key="del_go", type="primary", disabled=not sure):
             ui.store().delete_dataset(name)
             if ui.get_dataset() == name:
                 st.session_state["sift_dataset"] = None
-            st.session_state.pop("del_confirm", None)
+            st.session_state["del_n"] = n + 1
             ui.flash("success", ui.md(f"Deleted dataset {name}."))
             st.rerun()
 

@@ -350,11 +350,12 @@ def test_import_path_upload_and_delete(tmp_path, monkeypatch):
 
     at.selectbox(key="del_dataset").set_value("more").run()
     assert at.button(key="del_go").disabled
-    at.checkbox(key="del_confirm").check().run()
+    at.checkbox(key="del_confirm_0").check().run()
     at.button(key="del_go").click().run()
     assert not at.exception
     assert "more" not in list(at.dataframe[0].value["dataset"])
     assert at.success
+    assert not at.checkbox(key="del_confirm_1").value and at.button(key="del_go").disabled  # a fresh confirmation
 
 
 def test_empty_workspace(tmp_path, monkeypatch):
